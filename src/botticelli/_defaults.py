@@ -1,0 +1,30 @@
+"""Every default in one place: timeouts, retries, base URLs, caps."""
+
+from __future__ import annotations
+
+# Groq, as in the official SDK: the base is scheme://host[:port]; the client adds /openai/v1.
+GROQ_BASE_URL = "https://api.groq.com"
+GROQ_API_PREFIX = "/openai/v1"
+GROQ_DEFAULT_MODEL = "openai/gpt-oss-20b"
+GROQ_KEY_PREFIX = "gsk_"
+GROQ_KEYS_URL = "https://console.groq.com/keys"
+
+# Timeouts (seconds). Groq answers fast; a long read timeout covers long generations.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+WRITE_TIMEOUT = 30.0
+POOL_TIMEOUT = 10.0
+
+# Connection pool, as the official SDKs size it.
+MAX_CONNECTIONS = 100
+MAX_KEEPALIVE_CONNECTIONS = 20
+
+# Retries: exponential back-off with jitter, honouring retry-after up to a cap.
+MAX_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+JITTER = 0.25  # each delay is multiplied by a factor in (1 - JITTER, 1]
+MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this fails fast instead
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+USER_AGENT = "botticelli/0.1.0"

@@ -1,0 +1,35 @@
+"""The retry policy, in one place: what is retried and how long to wait."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+from . import _defaults
+from ._headers import parse_retry_after
+
+
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """Retry 408, 409, 429 and 5xx; never 413 (too large will stay too large) or 498 (flex
+    capacity: the tier is meant to fail fast). ``x-should-retry`` from the server wins."""
+    hint = headers.get("x-should-retry")
+    if hint == "true":
+        return True
+    if hint == "false":
+        return False
+    return status in _defaults.RETRY_STATUSES or (status >= 500 and status != 498)
+
+
+def backoff(retries_taken: int) -> float:
+    """Exponential back-off with jitter: 0.5 s, 1 s, 2 s ... capped at 8 s, times (0.75, 1]."""
+    delay = min(_defaults.INITIAL_RETRY_DELAY * 2.0**retries_taken, _defaults.MAX_RETRY_DELAY)
+    return delay * (1.0 - _defaults.JITTER * random.random())
+
+
+def retry_delay(retries_taken: int, headers: Mapping[str, str] | None) -> float:
+    """The server's word when it gave one (within the cap), else back-off."""
+    if headers is not None:
+        asked = parse_retry_after(headers)
+        if asked is not None and asked <= _defaults.MAX_RETRY_AFTER:
+            return asked
+    return backoff(retries_taken)

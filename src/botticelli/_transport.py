@@ -1,0 +1,116 @@
+"""Transport: one pooled async HTTP client per driver (per event loop), the retry loop, and the
+mapping of transport failures to typed errors. Knows nothing of wire formats: the codec's error
+mapper is handed in."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import httpx2
+
+from . import _defaults
+from ._retry import retry_delay, should_retry
+from .config import Timeout
+from .errors import APIConnectionError, APITimeoutError, ModelsError, RateLimitError
+
+if TYPE_CHECKING:
+    ErrorMapper = Callable[[int, Mapping[str, str], bytes], ModelsError]
+
+
+class Transport:
+    __slots__ = ("_clients", "_error_mapper", "_headers", "_timeout", "max_retries", "model", "provider")
+
+    def __init__(
+        self,
+        *,
+        headers: dict[str, str],
+        timeout: Timeout,
+        max_retries: int,
+        error_mapper: ErrorMapper,
+        provider: str,
+        model: str,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
+        self._headers = headers
+        self._timeout = httpx2.Timeout(
+            connect=timeout.connect, read=timeout.read, write=timeout.write, pool=timeout.pool
+        )
+        self.max_retries = max_retries
+        self._error_mapper = error_mapper
+        self.provider = provider
+        self.model = model
+        # One client per event loop: a pooled connection belongs to the loop that opened it, and
+        # the blocking API runs drivers on a loop of its own.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _client(self) -> httpx2.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = httpx2.AsyncClient(
+                headers=self._headers,
+                timeout=self._timeout,
+                limits=httpx2.Limits(
+                    max_connections=_defaults.MAX_CONNECTIONS,
+                    max_keepalive_connections=_defaults.MAX_KEEPALIVE_CONNECTIONS,
+                ),
+                follow_redirects=True,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def send(
+        self, method: str, url: str, *, content: bytes | None = None, stream: bool = False
+    ) -> httpx2.Response:
+        """Send with retries; return a 2xx response (streamed: the caller must close it) or raise
+        the typed error of the last attempt."""
+        client = self._client()
+        retries_taken = 0
+        while True:
+            headers: Mapping[str, str] | None = None
+            request = client.build_request(method, url, content=content)
+            try:
+                response = await client.send(request, stream=stream)
+            except httpx2.TimeoutException as exc:
+                error: ModelsError = APITimeoutError(
+                    f"request timed out ({type(exc).__name__})", provider=self.provider, model=self.model
+                )
+            except httpx2.TransportError as exc:
+                error = APIConnectionError(
+                    f"connection failed: {exc or type(exc).__name__}",
+                    provider=self.provider,
+                    model=self.model,
+                )
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if stream:
+                    await response.aread()
+                    await response.aclose()
+                headers = response.headers
+                error = self._error_mapper(status, headers, response.content)
+                if not should_retry(status, headers):
+                    raise error
+            if retries_taken >= self.max_retries:
+                raise error
+            if isinstance(error, RateLimitError) and (
+                error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER
+            ):
+                raise error  # waiting in-process would not help; say when instead
+            await asyncio.sleep(retry_delay(retries_taken, headers))
+            retries_taken += 1
+
+    async def aclose(self) -> None:
+        clients = list(self._clients.items())
+        self._clients.clear()
+        current = asyncio.get_running_loop()
+        for loop, client in clients:
+            if loop is current:
+                await client.aclose()

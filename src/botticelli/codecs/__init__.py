@@ -1,0 +1,1 @@
+"""Wire codecs: pure functions between our types and one provider wire format each."""

@@ -1,0 +1,69 @@
+"""Groq: the OpenAI-compatible driver configured with Groq's URL, key, catalog and wire profile."""
+
+from __future__ import annotations
+
+import warnings
+
+from .. import _defaults, catalog
+from ..codecs.openai_chat import GROQ_PROFILE
+from ..config import Timeout, env_value
+from ..errors import ConfigurationError
+from .openai_compatible import OpenAICompatibleDriver
+
+
+class BotticelliWarning(UserWarning):
+    """Something works but is probably not what you meant (retired model, odd-looking key)."""
+
+
+class GroqDriver(OpenAICompatibleDriver):
+    """``GroqDriver("openai/gpt-oss-20b")``: key from the argument, ``GROQ_API_KEY`` or ``./.env``;
+    base URL (scheme://host[:port]) from the argument, ``GROQ_BASE_URL`` or api.groq.com."""
+
+    provider_name = "groq"
+
+    def __init__(
+        self,
+        model: str = _defaults.GROQ_DEFAULT_MODEL,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        key = api_key or env_value("GROQ_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no Groq API key. Get one at "
+                f"{_defaults.GROQ_KEYS_URL}, then `export GROQ_API_KEY=gsk_...`, put "
+                "GROQ_API_KEY=gsk_... in a .env file in the working directory, or pass api_key=."
+            )
+        if not key.startswith(_defaults.GROQ_KEY_PREFIX):
+            warnings.warn(
+                f"the Groq API key does not start with {_defaults.GROQ_KEY_PREFIX!r}; is it a Groq key?",
+                BotticelliWarning,
+                stacklevel=2,
+            )
+        root = (base_url or env_value("GROQ_BASE_URL") or _defaults.GROQ_BASE_URL).rstrip("/")
+        if root.endswith(_defaults.GROQ_API_PREFIX):  # tolerate a full URL; the SDK would double it
+            root = root[: -len(_defaults.GROQ_API_PREFIX)]
+        info = catalog.lookup(model, "groq")
+        if info is not None and info.retired:
+            warnings.warn(info.retirement_notice(), BotticelliWarning, stacklevel=2)
+        super().__init__(
+            model,
+            base_url=root + _defaults.GROQ_API_PREFIX,
+            api_key=key,
+            timeout=timeout,
+            max_retries=max_retries,
+            profile=GROQ_PROFILE,
+        )
+        self.root_url = root
+
+    @classmethod
+    def with_api_key(
+        cls, api_key: str, model: str = _defaults.GROQ_DEFAULT_MODEL, **options: object
+    ) -> GroqDriver:
+        return cls(model, api_key=api_key, **options)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"GroqDriver(model={self.model_name!r}, base_url={self.root_url!r})"

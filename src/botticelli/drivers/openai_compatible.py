@@ -1,0 +1,193 @@
+"""A driver for any server that speaks OpenAI chat completions; Groq is a configuration of it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Mapping
+
+import httpx2
+
+from .. import _defaults
+from .._headers import parse_rate_limit
+from .._transport import Transport
+from ..codecs import openai_chat as codec
+from ..config import Secret, Timeout
+from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, ModelsError, ResponseError
+from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk
+from .base import Driver, ResponseStream, StreamAccumulator
+
+
+class OpenAICompatibleDriver(Driver):
+    """``OpenAICompatibleDriver("my-model", base_url="http://localhost:8000/v1")``.
+
+    ``base_url`` includes the version prefix; the driver posts to ``{base_url}/chat/completions``.
+    """
+
+    provider_name = "openai-compatible"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        provider: str | None = None,
+        profile: codec.WireProfile = codec.GENERIC_PROFILE,
+    ) -> None:
+        if not model or not isinstance(model, str):
+            raise ConfigurationError("model: a model name is required")
+        if provider:
+            self.provider_name = provider
+        self.model_name = model
+        self.base_url = _check_url(base_url)
+        self._profile = profile
+        self._api_key = Secret(api_key) if api_key else None
+        self._chat_url = self.base_url + "/chat/completions"
+        wire_headers = {
+            "accept": "application/json",
+            "content-type": "application/json",
+            "user-agent": _defaults.USER_AGENT,
+        }
+        if api_key:
+            wire_headers["authorization"] = f"Bearer {api_key}"
+        wire_headers.update(headers or {})
+        self.last_rate_limit: RateLimitInfo | None = None
+        self._transport = Transport(
+            headers=wire_headers,
+            timeout=Timeout.of(timeout),
+            max_retries=_defaults.MAX_RETRIES if max_retries is None else max_retries,
+            error_mapper=self._map_error,
+            provider=self.provider_name,
+            model=model,
+        )
+
+    @property
+    def max_retries(self) -> int:
+        return self._transport.max_retries
+
+    def _map_error(self, status: int, headers: Mapping[str, str], content: bytes) -> ModelsError:
+        return codec.error_from_status(
+            status,
+            headers,
+            content,
+            provider=self.provider_name,
+            model=self.model_name,
+            profile=self._profile,
+        )
+
+    def _body(self, request: GenerateRequest, *, stream: bool) -> bytes:
+        return codec.encode_request(
+            request, self.model_name, stream=stream, profile=self._profile, provider=self.provider_name
+        )
+
+    async def generate(self, request: GenerateRequest) -> GenerateResponse:
+        body = self._body(request, stream=False)
+        started = time.perf_counter()
+        response = await self._transport.send("POST", self._chat_url, content=body)
+        headers = response.headers
+        data = codec.parse_json(
+            response.content,
+            provider=self.provider_name,
+            model=self.model_name,
+            request_id=headers.get("x-request-id"),
+        )
+        result = codec.decode_response(data, headers, provider=self.provider_name, model=self.model_name)
+        result.latency = time.perf_counter() - started
+        self.last_rate_limit = result.rate_limit
+        return result
+
+    def generate_stream(self, request: GenerateRequest) -> ResponseStream:
+        body = self._body(request, stream=True)
+        return ResponseStream(lambda stream: self._stream(stream, body))
+
+    async def _stream(self, stream: ResponseStream, body: bytes) -> AsyncGenerator[StreamChunk, None]:
+        accumulator = StreamAccumulator()
+        response = await self._transport.send("POST", self._chat_url, content=body, stream=True)
+        headers = response.headers
+        decoder = codec.StreamDecoder(
+            provider=self.provider_name,
+            model=self.model_name,
+            request_id=headers.get("x-request-id"),
+            rate_limit=parse_rate_limit(headers),
+        )
+        self.last_rate_limit = decoder.rate_limit
+        try:
+            if "text/event-stream" not in headers.get("content-type", ""):
+                raise await self._not_a_stream(response, decoder.request_id)
+            async for event in httpx2.EventSource(response):
+                chunk = decoder.feed(event.data, event.event)
+                if chunk is not None:
+                    yield accumulator.add(chunk)
+                elif decoder.done:
+                    break
+        except httpx2.TimeoutException:
+            raise APITimeoutError(
+                "the stream stalled: no data within the read timeout",
+                provider=self.provider_name,
+                model=self.model_name,
+                status=response.status_code,
+                request_id=decoder.request_id,
+            ) from None
+        except httpx2.TransportError as exc:
+            raise APIConnectionError(
+                f"the connection was lost during the stream ({type(exc).__name__})",
+                provider=self.provider_name,
+                model=self.model_name,
+                status=response.status_code,
+                request_id=decoder.request_id,
+            ) from None
+        finally:
+            await response.aclose()
+        if not decoder.done:
+            raise ResponseError(
+                "the stream ended before [DONE]; the answer may be incomplete",
+                provider=self.provider_name,
+                model=self.model_name,
+                status=response.status_code,
+                request_id=decoder.request_id,
+            )
+        final = StreamChunk(
+            finish_reason=decoder.finish_reason,
+            usage=decoder.usage,
+            request_id=decoder.request_id,
+            rate_limit=decoder.rate_limit,
+            tool_calls=decoder.tool_calls(),
+        )
+        yield accumulator.finish(stream, final, model=self.model_name, provider=self.provider_name)
+
+    async def _not_a_stream(self, response: httpx2.Response, request_id: str | None) -> ModelsError:
+        content = await response.aread()
+        data = codec.parse_json(
+            content, provider=self.provider_name, model=self.model_name, request_id=request_id
+        )
+        if isinstance(data, dict) and "error" in data:
+            return codec.error_from_body(
+                response.status_code,
+                response.headers,
+                data,
+                provider=self.provider_name,
+                model=self.model_name,
+                profile=self._profile,
+            )
+        return ResponseError(
+            f"asked for a stream, got {response.headers.get('content-type', 'no content type')}",
+            provider=self.provider_name,
+            model=self.model_name,
+            status=response.status_code,
+            request_id=request_id,
+        )
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_name!r}, base_url={self.base_url!r})"
+
+
+def _check_url(url: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or url[-3:] == "://":
+        raise ConfigurationError(f"base_url: expected http(s)://host[:port][/path], got {url!r}")
+    return url.rstrip("/")

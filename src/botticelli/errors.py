@@ -1,0 +1,167 @@
+"""The one error hierarchy.
+
+    BotticelliError
+    ├── ConfigurationError          bad or missing configuration (no key, bad URL, missing extra)
+    └── ModelsError                 anything a provider or the way to it did wrong
+        ├── AuthenticationError     401, 403 (including HTML pages from a proxy)
+        ├── RateLimitError          429; .retry_after seconds, .limit which limit was hit
+        ├── ModelNotFoundError      404 model_not_found, 400 model_decommissioned
+        ├── InvalidRequestError     400, 413, 422 (context length, JSON validation, tool use)
+        ├── APIConnectionError      could not connect, connection dropped
+        │   └── APITimeoutError     connect or read timed out
+        ├── ServerError             5xx, 498 (flex capacity)
+        └── ResponseError           a body or stream we cannot parse, an error frame in a
+                                    stream, a stream that ends before [DONE]
+
+Every ModelsError carries provider, model, status, code, message, request_id and kind (an
+ErrorKind), so callers can catch a class or match on ``err.kind``. No text here ever holds an API
+key: messages are scrubbed of anything that looks like one before they are stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BotticelliError",
+    "ConfigurationError",
+    "ErrorKind",
+    "InvalidRequestError",
+    "ModelNotFoundError",
+    "ModelsError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+]
+
+# Keys of Groq (gsk_), OpenAI-style (sk-...), HuggingFace (hf_) and Bearer headers.
+_SECRET = re.compile(r"(gsk_|sk-|hf_|Bearer\s+)[A-Za-z0-9_\-]{4,}")
+
+
+def redact(text: str) -> str:
+    """Hide anything shaped like an API key."""
+    return _SECRET.sub(lambda m: m.group(1) + "***", text)
+
+
+class ErrorKind(enum.Enum):
+    AUTHENTICATION = "authentication"
+    RATE_LIMIT = "rate_limit"
+    MODEL_NOT_FOUND = "model_not_found"
+    INVALID_REQUEST = "invalid_request"
+    CONNECTION = "connection"
+    TIMEOUT = "timeout"
+    SERVER = "server"
+    RESPONSE = "response"
+
+
+class BotticelliError(Exception):
+    """Base of every error botticelli raises."""
+
+
+class ConfigurationError(BotticelliError):
+    """Configuration is missing or wrong; nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+class ModelsError(BotticelliError):
+    """A provider request failed. Read ``kind`` or catch the subclass."""
+
+    kind: ErrorKind = ErrorKind.SERVER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = redact(message)
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        where = "/".join(p for p in (self.provider, self.model) if p)
+        parts = [f"{where}: " if where else ""]
+        if self.status is not None:
+            parts.append(f"{self.status} ")
+        if self.code:
+            parts.append(f"({self.code}) ")
+        parts.append(self.message)
+        if self.request_id:
+            parts.append(f" [request {self.request_id}]")
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, model={self.model!r}, "
+            f"status={self.status!r}, code={self.code!r}, request_id={self.request_id!r}, "
+            f"message={self.message!r})"
+        )
+
+
+class AuthenticationError(ModelsError):
+    kind = ErrorKind.AUTHENTICATION
+
+
+class RateLimitError(ModelsError):
+    """429. ``retry_after``: seconds the server asked us to wait; ``limit``: which limit, e.g.
+    ``"tokens per minute (TPM)"``; ``daily``: a per-day quota, which waiting briefly won't fix."""
+
+    kind = ErrorKind.RATE_LIMIT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        limit: str | None = None,
+        daily: bool = False,
+        **context: object,
+    ) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+        self.limit = limit
+        self.daily = daily
+
+
+class ModelNotFoundError(ModelsError):
+    """Unknown, inaccessible or retired model. ``replacement`` names the successor if known."""
+
+    kind = ErrorKind.MODEL_NOT_FOUND
+
+    def __init__(self, message: str, *, replacement: str | None = None, **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.replacement = replacement
+
+
+class InvalidRequestError(ModelsError):
+    kind = ErrorKind.INVALID_REQUEST
+
+
+class APIConnectionError(ModelsError):
+    kind = ErrorKind.CONNECTION
+
+
+class APITimeoutError(APIConnectionError):
+    kind = ErrorKind.TIMEOUT
+
+
+class ServerError(ModelsError):
+    kind = ErrorKind.SERVER
+
+
+class ResponseError(ModelsError):
+    kind = ErrorKind.RESPONSE
