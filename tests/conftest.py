@@ -9,8 +9,9 @@ import pytest
 
 from botticelli.emulator import Emulator
 
-# Tests never read the developer's real configuration.
-for _name in ("GROQ_API_KEY", "GROQ_BASE_URL", "BOTTICELLI_GROQ_PLAN", "BOTTICELLI_REDIS_URL"):
+# Tests never read the developer's real configuration; api-marked tests get the real key explicitly.
+REAL_GROQ_API_KEY = os.environ.pop("GROQ_API_KEY", None)
+for _name in ("GROQ_BASE_URL", "BOTTICELLI_GROQ_PLAN", "BOTTICELLI_REDIS_URL", "BOTTICELLI_MODEL"):
     os.environ.pop(_name, None)
 
 TEST_KEY = "gsk_test_0123456789abcdefghijklmnop"

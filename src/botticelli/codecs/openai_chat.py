@@ -380,7 +380,7 @@ def error_from_body(
         retry_after = parse_retry_after(headers)
         hinted = _TRY_AGAIN.search(message)
         if retry_after is None and hinted:
-            retry_after = parse_duration(hinted.group(1))
+            retry_after = parse_duration(hinted.group(1).rstrip("."))
         which = _WHICH_LIMIT.search(message)
         limit = which.group(1) if which else (str(error.get("type")) if error.get("type") else None)
         daily = bool(limit and "per day" in limit)

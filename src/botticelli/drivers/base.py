@@ -27,20 +27,83 @@ class ResponseStream:
     """An async iterator of ``StreamChunk``. Leaving the loop early, cancelling the task, or
     ``await stream.aclose()`` closes the HTTP response; ``async with`` closes it deterministically.
 
-    After the stream ends, ``response`` holds the whole answer as a ``GenerateResponse``."""
+    Drivers hand it an async generator of delta chunks ending with one ``is_final`` chunk; the
+    stream measures time to first token and latency, stamps them on the final chunk, and keeps
+    the whole answer in ``response``. The generator must not refer back to the stream: a cycle
+    would keep an abandoned stream (and its connection) alive until the cyclic GC runs.
+    """
 
-    __slots__ = ("_agen", "response", "time_to_first_token")
+    __slots__ = (
+        "_agen",
+        "_first",
+        "_parts",
+        "_reasoning",
+        "_started",
+        "model",
+        "provider",
+        "response",
+        "time_to_first_token",
+    )
 
-    def __init__(self, source: Callable[[ResponseStream], AsyncGenerator[StreamChunk, None]]) -> None:
-        self._agen = source(self)
+    def __init__(
+        self,
+        source: AsyncGenerator[StreamChunk, None]
+        | Callable[[ResponseStream], AsyncGenerator[StreamChunk, None]],
+        *,
+        model: str = "",
+        provider: str = "",
+    ) -> None:
+        self._started = time.perf_counter()
+        self._first: float | None = None
+        self._parts: list[str] = []
+        self._reasoning: list[str] = []
+        self.model = model
+        self.provider = provider
         self.time_to_first_token: float | None = None
         self.response: GenerateResponse | None = None
+        self._agen: AsyncGenerator[StreamChunk, None] = (
+            source if hasattr(source, "__anext__") else source(self)  # type: ignore[assignment]
+        )
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self
 
     async def __anext__(self) -> StreamChunk:
-        return await self._agen.__anext__()
+        chunk = await self._agen.__anext__()
+        if chunk.is_final:
+            if chunk.latency is None:
+                self._finish(chunk)
+            return chunk
+        if self._first is None:
+            self._first = time.perf_counter() - self._started
+        if chunk.text:
+            self._parts.append(chunk.text)
+        if chunk.reasoning:
+            self._reasoning.append(chunk.reasoning)
+        return chunk
+
+    def _finish(self, final: StreamChunk) -> None:
+        latency = time.perf_counter() - self._started
+        final.time_to_first_token = self._first if self._first is not None else latency
+        final.latency = latency
+        outputs: list[Output] = []
+        if self._reasoning:
+            outputs.append(ReasoningOutput("".join(self._reasoning)))
+        if self._parts:
+            outputs.append(TextOutput("".join(self._parts)))
+        outputs.extend(ToolCallOutput(c) for c in final.tool_calls)
+        self.time_to_first_token = final.time_to_first_token
+        self.response = GenerateResponse(
+            outputs=outputs,
+            finish_reason=final.finish_reason,
+            model=self.model,
+            provider=self.provider,
+            request_id=final.request_id,
+            usage=final.usage if final.usage is not None else Usage(),
+            rate_limit=final.rate_limit,
+            latency=latency,
+            time_to_first_token=final.time_to_first_token,
+        )
 
     async def aclose(self) -> None:
         await self._agen.aclose()

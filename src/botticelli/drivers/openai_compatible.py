@@ -14,7 +14,7 @@ from ..codecs import openai_chat as codec
 from ..config import Secret, Timeout
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, ModelsError, ResponseError
 from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk
-from .base import Driver, ResponseStream, StreamAccumulator
+from .base import Driver, ResponseStream
 
 
 class OpenAICompatibleDriver(Driver):
@@ -101,10 +101,9 @@ class OpenAICompatibleDriver(Driver):
 
     def generate_stream(self, request: GenerateRequest) -> ResponseStream:
         body = self._body(request, stream=True)
-        return ResponseStream(lambda stream: self._stream(stream, body))
+        return ResponseStream(self._stream(body), model=self.model_name, provider=self.provider_name)
 
-    async def _stream(self, stream: ResponseStream, body: bytes) -> AsyncGenerator[StreamChunk, None]:
-        accumulator = StreamAccumulator()
+    async def _stream(self, body: bytes) -> AsyncGenerator[StreamChunk, None]:
         response = await self._transport.send("POST", self._chat_url, content=body, stream=True)
         headers = response.headers
         decoder = codec.StreamDecoder(
@@ -120,7 +119,7 @@ class OpenAICompatibleDriver(Driver):
             async for event in httpx2.EventSource(response):
                 chunk = decoder.feed(event.data, event.event)
                 if chunk is not None:
-                    yield accumulator.add(chunk)
+                    yield chunk
                 elif decoder.done:
                     break
         except httpx2.TimeoutException:
@@ -149,14 +148,14 @@ class OpenAICompatibleDriver(Driver):
                 status=response.status_code,
                 request_id=decoder.request_id,
             )
-        final = StreamChunk(
+        yield StreamChunk(
+            is_final=True,
             finish_reason=decoder.finish_reason,
             usage=decoder.usage,
             request_id=decoder.request_id,
             rate_limit=decoder.rate_limit,
             tool_calls=decoder.tool_calls(),
         )
-        yield accumulator.finish(stream, final, model=self.model_name, provider=self.provider_name)
 
     async def _not_a_stream(self, response: httpx2.Response, request_id: str | None) -> ModelsError:
         content = await response.aread()

@@ -1,0 +1,37 @@
+"""A Groq-compatible HTTP server for tests and benchmarks, in the spirit of moto for AWS.
+
+    from botticelli.emulator import Emulator, Fault
+
+    with Emulator() as emu:
+        emu.inject(Fault("rate_limit", retry_after=1.0, count=2))
+        client = groq.Groq(base_url=emu.base_url, api_key="gsk_test")
+
+Faithful to Groq's wire format (bodies, headers, SSE framing, error bodies, rate limits) as
+documented in ``groq-wire.md``; the model behind it is pluggable (``Backend``), a deterministic
+fake by default. Also runs standalone: ``python -m botticelli.emulator --port 0``.
+"""
+
+from botticelli.emulator.backend import BACKENDS, Backend, Finish, Generation, register_backend
+from botticelli.emulator.faults import KINDS as FAULT_KINDS
+from botticelli.emulator.faults import Fault
+from botticelli.emulator.limits import Limits, RateLimiter, go_duration
+from botticelli.emulator.server import Emulator
+from botticelli.emulator.stats import EmulatorStats, RecordedRequest
+from botticelli.emulator.textgen import FakeBackend
+
+__all__ = [
+    "BACKENDS",
+    "FAULT_KINDS",
+    "Backend",
+    "Emulator",
+    "EmulatorStats",
+    "FakeBackend",
+    "Fault",
+    "Finish",
+    "Generation",
+    "Limits",
+    "RateLimiter",
+    "RecordedRequest",
+    "go_duration",
+    "register_backend",
+]

@@ -1,0 +1,85 @@
+"""``python -m botticelli.emulator``: serve the emulator until SIGINT/SIGTERM.
+
+Prints exactly one line, ``botticelli emulator listening on http://HOST:PORT``, once it accepts
+connections, so a parent process started with ``--port 0`` can read the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from botticelli.emulator.backend import backend_names, make_backend
+from botticelli.emulator.server import PLANS, Emulator
+from botticelli.errors import BotticelliError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m botticelli.emulator",
+        description="A Groq-compatible emulator for tests and benchmarks.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
+    parser.add_argument("--plan", choices=PLANS, default="free", help="whose per-model limits to apply")
+    parser.add_argument("--enforce-limits", action="store_true", help="answer 429/413 when over a limit")
+    for name in ("rpm", "rpd", "tpm", "tpd"):
+        parser.add_argument(f"--{name}", type=int, metavar="N", help=f"override the plan's {name.upper()}")
+    parser.add_argument("--token-delay", type=float, default=0.0, metavar="SECONDS", help="sleep per token")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help="accept only these keys (repeatable); default: any key starting with gsk_",
+    )
+    parser.add_argument(
+        "--backend", default="fake", help=f"model backend (known: {', '.join(backend_names())})"
+    )
+    return parser
+
+
+async def _serve(emulator: Emulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows
+            loop.add_signal_handler(sig, stop.set)
+    await emulator.astart()
+    try:
+        print(f"botticelli emulator listening on {emulator.base_url}", flush=True)
+        await stop.wait()
+    finally:
+        await emulator.astop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        backend = make_backend(args.backend)
+        limits = {n: getattr(args, n) for n in ("rpm", "rpd", "tpm", "tpd") if getattr(args, n) is not None}
+        emulator = Emulator(
+            host=args.host,
+            port=args.port,
+            api_keys=args.api_keys,
+            plan=args.plan,
+            enforce_limits=args.enforce_limits,
+            limits=limits,
+            token_delay=args.token_delay,
+            backend=backend,
+        )
+        asyncio.run(_serve(emulator))
+    except (ValueError, OSError, BotticelliError) as exc:
+        print(f"botticelli emulator: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

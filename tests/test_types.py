@@ -1,0 +1,85 @@
+"""Builders and request types: the public contract of issue 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from botticelli import GenerateRequest, Input, Message, Role
+from botticelli.types import GenerateResponse, ReasoningOutput, TextOutput
+
+
+def test_builders_make_the_same_request_as_keywords() -> None:
+    message = Message.builder().role(Role.USER).content([Input.text("Hello!")]).build()
+    built = GenerateRequest.builder().messages([message]).max_tokens(100).temperature(0.7).build()
+    direct = GenerateRequest(messages=[Message.user("Hello!")], max_tokens=100, temperature=0.7)
+    assert built == direct
+    assert built.messages[0].role is Role.USER
+    assert built.messages[0].text == "Hello!"
+
+
+def test_shorthands() -> None:
+    assert Message.system("s").role is Role.SYSTEM
+    assert Message.assistant("a").role is Role.ASSISTANT
+    tool = Message.tool("42", tool_call_id="call_1")
+    assert (tool.role, tool.tool_call_id) is not None and tool.role is Role.TOOL
+    assert Message.builder().role("user").text("a").text("b").build().text == "ab"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"messages": []}, "messages"),
+        ({"temperature": 2.5}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"seed": "7"}, "seed"),
+    ],
+)
+def test_validation_names_the_field(kwargs: dict[str, object], field: str) -> None:
+    params: dict[str, object] = {"messages": [Message.user("hi")], **kwargs}
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        GenerateRequest(**params)  # type: ignore[arg-type]
+    builder = GenerateRequest.builder().messages(params.pop("messages"))  # type: ignore[arg-type]
+    for key, value in params.items():
+        getattr(builder, key)(value)
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        builder.build()
+
+
+def test_message_validation() -> None:
+    with pytest.raises(ValueError, match=r"^role:"):
+        Message.builder().content([Input.text("x")]).build()
+    with pytest.raises(ValueError, match=r"^content:"):
+        Message.builder().role(Role.USER).build()
+    with pytest.raises(ValueError, match=r"^role:"):
+        Message.builder().role("wizard")
+
+
+def test_inputs_leave_room_for_media() -> None:
+    image = Input.image(data=b"\x89PNG", mime_type="image/png")
+    assert image.data_url().startswith("data:image/png;base64,")
+    assert Input.image("https://x/y.png").data_url() == "https://x/y.png"
+    assert Input.audio(b"RIFF").kind == "audio"
+    assert Input.document(url="https://x/doc.pdf").kind == "document"
+    with pytest.raises(ValueError):
+        Input.image()
+
+
+def test_stop_string_becomes_tuple_and_prompt_shorthand() -> None:
+    request = GenerateRequest.prompt("q", system="be brief", stop="\n", seed=3)
+    assert request.stop == ("\n",)
+    assert [m.role for m in request.messages] == [Role.SYSTEM, Role.USER]
+
+
+def test_response_text_joins_text_outputs_only() -> None:
+    response = GenerateResponse(
+        outputs=[ReasoningOutput("thinking"), TextOutput("Hel"), TextOutput("lo")],
+        finish_reason="stop",
+        model="m",
+    )
+    assert response.text == "Hello"
+    assert response.reasoning == "thinking"
+    assert str(response.outputs[1]) == "Hel"
