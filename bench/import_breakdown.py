@@ -64,6 +64,8 @@ def main() -> None:
     print(
         f"{args.code!r}: {statistics.median(totals) / 1000:.1f} ms (median of {args.reps}, start-up excluded)"
     )
+    if args.top <= 0:
+        return
     print(f"\n  {'cumulative ms':>13}  {'self ms':>7}  module")
     ranked = sorted(
         (m for m in cumulative if m not in interpreter),

@@ -100,7 +100,7 @@ async def driver_run(driver: LocalDriver, request: GenerateRequest) -> Run:
 
 
 def _median(runs: list[Run], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in runs)
+    return float(statistics.median(getattr(r, attr) for r in runs))
 
 
 def _pct(ours: float, theirs: float, *, higher_is_better: bool) -> str:
@@ -153,7 +153,8 @@ async def main(argv: list[str] | None = None) -> int:
     for name, runs in rows:
         print(
             f"{name:27} {_median(runs, 'ttft') * 1e3:9.1f} {_median(runs, 'decode_rate'):13.1f} "
-            f"{_median(runs, 'rate'):10.1f} {_median(runs, 'total') * 1e3:9.1f} {_median(runs, 'tokens'):7.0f}"
+            f"{_median(runs, 'rate'):10.1f} {_median(runs, 'total') * 1e3:9.1f} "
+            f"{_median(runs, 'tokens'):7.0f}"
         )
     overhead = [
         _pct(_median(ours, "ttft"), _median(direct, "ttft"), higher_is_better=False),
@@ -161,9 +162,8 @@ async def main(argv: list[str] | None = None) -> int:
         _pct(_median(ours, "rate"), _median(direct, "rate"), higher_is_better=True),
         _pct(_median(ours, "total"), _median(direct, "total"), higher_is_better=False),
     ]
-    print(
-        f"{'overhead (+ = driver slower)':27} {overhead[0]:>9} {overhead[1]:>13} {overhead[2]:>10} {overhead[3]:>9}"
-    )
+    ttft, decode, rate, total = overhead
+    print(f"{'overhead (+ = driver slower)':27} {ttft:>9} {decode:>13} {rate:>10} {total:>9}")
     return 0
 
 

@@ -29,17 +29,16 @@ from _harness import MAX_TOKENS, MODEL, PROMPT, TEMPERATURE, api_key, emulator
 from botticelli import GenerateRequest, GroqDriver, Message
 from botticelli._headers import parse_rate_limit
 from botticelli.codecs import openai_chat as codec
-from botticelli.drivers.base import ResponseStream, StreamAccumulator
 from botticelli.errors import ResponseError
 from botticelli.types import StreamChunk
 
 
 class DrainingGroqDriver(GroqDriver):
-    """GroqDriver whose stream reads the body to its end (the proposed fix), error mapping of
-    transport failures left out for brevity (it does not run on the success path)."""
+    """GroqDriver whose stream reads the body to its end (the proposed fix). A copy of
+    ``OpenAICompatibleDriver._stream`` as of commit 7325773 with one change; the mapping of
+    transport errors is left out (it does not run on the success path)."""
 
-    async def _stream(self, stream: ResponseStream, body: bytes) -> AsyncGenerator[StreamChunk, None]:
-        accumulator = StreamAccumulator()
+    async def _stream(self, body: bytes) -> AsyncGenerator[StreamChunk, None]:
         response = await self._transport.send("POST", self._chat_url, content=body, stream=True)
         headers = response.headers
         decoder = codec.StreamDecoder(
@@ -54,22 +53,22 @@ class DrainingGroqDriver(GroqDriver):
                 raise await self._not_a_stream(response, decoder.request_id)
             async for event in httpx2.EventSource(response):
                 if decoder.done:
-                    continue  # the change: read on to the end of the body, do not break
+                    continue  # the change: read on to the end of the body instead of `break`
                 chunk = decoder.feed(event.data, event.event)
                 if chunk is not None:
-                    yield accumulator.add(chunk)
+                    yield chunk
         finally:
             await response.aclose()
         if not decoder.done:
             raise ResponseError("the stream ended before [DONE]", provider=self.provider_name)
-        final = StreamChunk(
+        yield StreamChunk(
+            is_final=True,
             finish_reason=decoder.finish_reason,
             usage=decoder.usage,
             request_id=decoder.request_id,
             rate_limit=decoder.rate_limit,
             tool_calls=decoder.tool_calls(),
         )
-        yield accumulator.finish(stream, final, model=self.model_name, provider=self.provider_name)
 
 
 async def one_stream(driver: GroqDriver) -> tuple[float, float, str]:

@@ -140,6 +140,17 @@ async def test_cancelling_the_task_closes_the_response(api_key: str) -> None:
         assert emu.stats.client_disconnects == 1
 
 
+async def test_calls_and_finished_streams_reuse_one_connection(driver: GroqDriver, emulator: Emulator) -> None:
+    """Reading the body's end after [DONE] returns the connection to the pool: no new TCP (and,
+    against the real API, TLS) handshake per stream."""
+    for _ in range(3):
+        assert (await driver.generate(hello(max_tokens=4))).text
+        chunks = [c async for c in driver.generate_stream(hello(max_tokens=4))]
+        assert chunks[-1].is_final
+    assert emulator.stats.requests == 6
+    assert emulator.stats.connections == 1
+
+
 async def test_openai_compatible_driver_on_its_own(emulator: Emulator, api_key: str) -> None:
     driver = OpenAICompatibleDriver(MODEL, base_url=emulator.base_url + "/openai/v1", api_key=api_key)
     response = await driver.generate(hello(max_tokens=5))

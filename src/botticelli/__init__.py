@@ -49,7 +49,42 @@ _EXPORTS = {
     "ResponseError": "errors",
 }
 
-__all__ = [*_EXPORTS, "driver"]
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BlockingDriver",
+    "BotticelliError",
+    "BotticelliWarning",
+    "ConfigurationError",
+    "Driver",
+    "ErrorKind",
+    "GenerateRequest",
+    "GenerateResponse",
+    "GroqDriver",
+    "Input",
+    "InvalidRequestError",
+    "LocalDriver",
+    "Message",
+    "ModelNotFoundError",
+    "ModelsError",
+    "OpenAICompatibleDriver",
+    "RateLimitError",
+    "RateLimitInfo",
+    "ReasoningOutput",
+    "ResponseError",
+    "ResponseStream",
+    "Role",
+    "ServerError",
+    "StreamChunk",
+    "TextOutput",
+    "Timeout",
+    "ToolCall",
+    "ToolCallOutput",
+    "Usage",
+    "__version__",
+    "driver",
+]
 
 
 def driver(spec: str, **options: Any) -> Driver:

@@ -27,6 +27,9 @@ JITTER = 0.25  # each delay is multiplied by a factor in (1 - JITTER, 1]
 MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this fails fast instead
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
+# After [DONE], how long to wait for the end of the HTTP body so the connection can be reused.
+STREAM_DRAIN_TIMEOUT = 0.25
+
 USER_AGENT = "botticelli/0.1.0"
 
 # ---- local provider (llama.cpp via llama-cpp-python) ------------------------------------------

@@ -242,8 +242,9 @@ class LocalModel:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botticelli-local")
         vocab = llama._model.vocab  # private, but stable in the pinned llama-cpp-python
         self._is_eog: Callable[[int], bool] = lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token))
-        # The GGUF's own chat template, formatted the way create_chat_completion does it; a model
-        # without one (a base model) gets ChatML.
+        # The GGUF's own chat template, rendered by llama-cpp-python's Jinja formatter (for a few
+        # well-known templates create_chat_completion swaps in a built-in equivalent instead); a
+        # model without one (a base model) gets ChatML.
         template = llama.metadata.get("tokenizer.chat_template")
         if template:
             eos, bos = llama.token_eos(), llama.token_bos()
@@ -403,6 +404,22 @@ _models: dict[tuple[object, ...], LocalModel] = {}
 _models_lock = threading.Lock()
 
 
+def _load_params(
+    n_ctx: int,
+    n_threads: int | None,
+    n_batch: int,
+    n_gpu_layers: int,
+    llama_options: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "n_ctx": n_ctx,
+        "n_threads": n_threads,
+        "n_batch": n_batch,
+        "n_gpu_layers": n_gpu_layers,
+        **(llama_options or {}),
+    }
+
+
 def _cache_key(path: str, params: Mapping[str, Any]) -> tuple[object, ...]:
     return (path, *sorted((k, repr(v)) for k, v in params.items()))
 
@@ -415,17 +432,13 @@ def load_model(
     n_batch: int = _defaults.LOCAL_N_BATCH,
     n_gpu_layers: int = 0,
     llama_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
 ) -> LocalModel:
     """The process-wide model for ``path`` and these parameters, loading it on first use.
 
-    Blocking (it reads the file); from async code use ``aload_model``."""
-    params: dict[str, Any] = {
-        "n_ctx": n_ctx,
-        "n_threads": n_threads,
-        "n_batch": n_batch,
-        "n_gpu_layers": n_gpu_layers,
-        **(llama_options or {}),
-    }
+    Blocking (it reads the file); from async code use ``aload_model``. ``name`` is only for
+    error messages."""
+    params = _load_params(n_ctx, n_threads, n_batch, n_gpu_layers, llama_options)
     key = _cache_key(path, params)
     model = _models.get(key)
     if model is not None:
@@ -440,13 +453,40 @@ def load_model(
                 raise ModelNotFoundError(
                     f"llama.cpp could not load {path!r}: {exc}",
                     provider=PROVIDER,
-                    model=path,
+                    model=name or path,
                     code="model_not_found",
                 ) from None
             if not _models:
                 atexit.register(_close_models)
             model = _models[key] = LocalModel(llama, path)
     return model
+
+
+async def aload_model(
+    path: str,
+    *,
+    n_ctx: int = _defaults.LOCAL_N_CTX,
+    n_threads: int | None = _defaults.LOCAL_N_THREADS,
+    n_batch: int = _defaults.LOCAL_N_BATCH,
+    n_gpu_layers: int = 0,
+    llama_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> LocalModel:
+    """``load_model`` without blocking the event loop (a cached model returns at once)."""
+    params = _load_params(n_ctx, n_threads, n_batch, n_gpu_layers, llama_options)
+    model = _models.get(_cache_key(path, params))
+    if model is not None:
+        return model
+    return await asyncio.to_thread(
+        load_model,
+        path,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        n_batch=n_batch,
+        n_gpu_layers=n_gpu_layers,
+        llama_options=llama_options,
+        name=name,
+    )
 
 
 def _close_models() -> None:
@@ -459,25 +499,6 @@ def _close_models() -> None:
         model.close()
 
 
-async def aload_model(path: str, **params: Any) -> LocalModel:
-    """``load_model`` without blocking the event loop (a cached model returns at once)."""
-    model = _models.get(_cache_key(path, _load_params(params)))
-    if model is not None:
-        return model
-    return await asyncio.to_thread(load_model, path, **params)
-
-
-def _load_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {
-        "n_ctx": params.get("n_ctx", _defaults.LOCAL_N_CTX),
-        "n_threads": params.get("n_threads", _defaults.LOCAL_N_THREADS),
-        "n_batch": params.get("n_batch", _defaults.LOCAL_N_BATCH),
-        "n_gpu_layers": params.get("n_gpu_layers", 0),
-    }
-    merged.update(params.get("llama_options") or {})
-    return merged
-
-
 # ---- requests → the model ---------------------------------------------------------------------
 
 
@@ -485,9 +506,17 @@ def wire_messages(
     messages: Sequence[Message], *, model: str = "", provider: str = PROVIDER
 ) -> list[dict[str, Any]]:
     """Messages as the chat template expects them. Text only: the local provider runs text GGUF
-    models, so image, audio and document inputs are refused up front."""
+    models without tool support, so image, audio and document inputs and earlier tool calls are
+    refused up front rather than silently dropped."""
     out: list[dict[str, Any]] = []
     for message in messages:
+        if message.tool_calls:
+            raise InvalidRequestError(
+                "tool calls are not supported by the local provider",
+                provider=provider,
+                model=model,
+                code="unsupported_input",
+            )
         parts: list[str] = []
         for item in message.content:
             if item.kind != "text":
@@ -649,7 +678,7 @@ class LocalDriver(Driver):
     async def load(self) -> LocalModel:
         """Load the model now (it otherwise loads on the first request)."""
         if self._model is None:
-            self._model = await aload_model(self.model_path, **self._load_params)
+            self._model = await aload_model(self.model_path, name=self.model_name, **self._load_params)
         return self._model
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 import httpx2
 
 from .. import _defaults
 from .._headers import parse_rate_limit
-from .._transport import Transport
+from .._transport import Transport, header_dict
 from ..codecs import openai_chat as codec
 from ..config import Secret, Timeout
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, ModelsError, ResponseError
@@ -87,7 +89,7 @@ class OpenAICompatibleDriver(Driver):
         body = self._body(request, stream=False)
         started = time.perf_counter()
         response = await self._transport.send("POST", self._chat_url, content=body)
-        headers = response.headers
+        headers = header_dict(response)
         data = codec.parse_json(
             response.content,
             provider=self.provider_name,
@@ -105,7 +107,7 @@ class OpenAICompatibleDriver(Driver):
 
     async def _stream(self, body: bytes) -> AsyncGenerator[StreamChunk, None]:
         response = await self._transport.send("POST", self._chat_url, content=body, stream=True)
-        headers = response.headers
+        headers = header_dict(response)
         decoder = codec.StreamDecoder(
             provider=self.provider_name,
             model=self.model_name,
@@ -116,12 +118,26 @@ class OpenAICompatibleDriver(Driver):
         try:
             if "text/event-stream" not in headers.get("content-type", ""):
                 raise await self._not_a_stream(response, decoder.request_id)
-            async for event in httpx2.EventSource(response):
+            events = httpx2.EventSource(response).__aiter__()
+            async for event in events:
                 chunk = decoder.feed(event.data, event.event)
                 if chunk is not None:
                     yield chunk
                 elif decoder.done:
                     break
+            if decoder.done:
+                yield StreamChunk(
+                    is_final=True,
+                    finish_reason=decoder.finish_reason,
+                    usage=decoder.usage,
+                    request_id=decoder.request_id,
+                    rate_limit=decoder.rate_limit,
+                    tool_calls=decoder.tool_calls(),
+                )
+                # The chunked body's terminator follows [DONE] at once; reading it lets the
+                # connection go back to the pool instead of being closed (a new TCP+TLS
+                # handshake for the next stream). Bounded, in case a server lingers.
+                await _drain(events)
         except httpx2.TimeoutException:
             raise APITimeoutError(
                 "the stream stalled: no data within the read timeout",
@@ -148,14 +164,6 @@ class OpenAICompatibleDriver(Driver):
                 status=response.status_code,
                 request_id=decoder.request_id,
             )
-        yield StreamChunk(
-            is_final=True,
-            finish_reason=decoder.finish_reason,
-            usage=decoder.usage,
-            request_id=decoder.request_id,
-            rate_limit=decoder.rate_limit,
-            tool_calls=decoder.tool_calls(),
-        )
 
     async def _not_a_stream(self, response: httpx2.Response, request_id: str | None) -> ModelsError:
         content = await response.aread()
@@ -184,6 +192,17 @@ class OpenAICompatibleDriver(Driver):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r}, base_url={self.base_url!r})"
+
+
+async def _drain(events: AsyncIterator[object]) -> None:
+    """Read what is left of a finished stream, briefly; errors no longer matter."""
+
+    async def read_rest() -> None:
+        async for _ in events:
+            pass
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(read_rest(), _defaults.STREAM_DRAIN_TIMEOUT)
 
 
 def _check_url(url: str) -> str:

@@ -189,7 +189,9 @@ class EmulatorApp:
 
     def _record(self, request: web.BaseRequest, body: Any, model: str | None) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.state.recorder.request(RecordedRequest(request.method, request.path, headers, body), model)
+        self.state.recorder.request(
+            RecordedRequest(request.method, request.path, headers, body), model, request.transport
+        )
 
     def _api_key(self, request: web.BaseRequest) -> str | None:
         """The bearer token if it is accepted (never logged or echoed)."""

@@ -7,6 +7,7 @@ takes one short lock; snapshots are copies, safe to keep and compare.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ class EmulatorStats:
     completions: int = 0  # chat completions served (JSON or streamed)
     streams: int = 0  # of which streamed
     client_disconnects: int = 0  # clients that went away before their response was complete
+    connections: int = 0  # distinct TCP connections API requests arrived on (keep-alive reuse shows here)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -67,6 +69,8 @@ class Recorder:
         self.by_status: Counter[int] = Counter()
         self.faults: Counter[str] = Counter()
         self.rate_limited = 0
+        self.connections = 0
+        self._connections: weakref.WeakSet[object] = weakref.WeakSet()
         self.completions = 0
         self.streams = 0
         self.disconnects = 0
@@ -74,9 +78,12 @@ class Recorder:
         self.completion_tokens = 0
         self._requests.clear()
 
-    def request(self, record: RecordedRequest, model: str | None) -> None:
+    def request(self, record: RecordedRequest, model: str | None, connection: object = None) -> None:
         with self._lock:
             self.total += 1
+            if connection is not None and connection not in self._connections:
+                self._connections.add(connection)
+                self.connections += 1
             self.by_path[record.path] += 1
             if model is not None:
                 self.by_model[model] += 1
@@ -115,6 +122,7 @@ class Recorder:
                 completions=self.completions,
                 streams=self.streams,
                 client_disconnects=self.disconnects,
+                connections=self.connections,
                 prompt_tokens=self.prompt_tokens,
                 completion_tokens=self.completion_tokens,
             )
