@@ -140,7 +140,9 @@ async def test_cancelling_the_task_closes_the_response(api_key: str) -> None:
         assert emu.stats.client_disconnects == 1
 
 
-async def test_calls_and_finished_streams_reuse_one_connection(driver: GroqDriver, emulator: Emulator) -> None:
+async def test_calls_and_finished_streams_reuse_one_connection(
+    driver: GroqDriver, emulator: Emulator
+) -> None:
     """Reading the body's end after [DONE] returns the connection to the pool: no new TCP (and,
     against the real API, TLS) handshake per stream."""
     for _ in range(3):
