@@ -99,19 +99,30 @@ class Transport:
         return client
 
     async def send(
-        self, method: str, url: str, *, content: bytes | None = None, stream: bool = False
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx2.Response:
         """Send with retries; return a 2xx response (streamed: the caller must close it) or raise
-        the typed error of the last attempt."""
+        the typed error of the last attempt. ``headers`` add to or replace the driver's own (e.g.
+        a multipart content type)."""
         client = self._client()
         parsed = self._urls.get(url)
         if parsed is None:
             parsed = self._urls[url] = httpx2.URL(url)
+        request_headers = self._headers
+        if headers:
+            request_headers = self._headers.copy()
+            request_headers.update(headers)
         retries_taken = 0
         while True:
-            headers: Mapping[str, str] | None = None
+            reply_headers: Mapping[str, str] | None = None
             request = httpx2.Request(
-                method, parsed, headers=self._headers, content=content, extensions=self._extensions
+                method, parsed, headers=request_headers, content=content, extensions=self._extensions
             )
             try:
                 response = await client.send(request, stream=stream)
@@ -132,9 +143,9 @@ class Transport:
                 if stream:
                     await response.aread()
                     await response.aclose()
-                headers = header_dict(response)
-                error = self._error_mapper(status, headers, response.content)
-                if not should_retry(status, headers):
+                reply_headers = header_dict(response)
+                error = self._error_mapper(status, reply_headers, response.content)
+                if not should_retry(status, reply_headers):
                     raise error
             if retries_taken >= self.max_retries:
                 raise error
@@ -142,7 +153,7 @@ class Transport:
                 error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER
             ):
                 raise error  # waiting in-process would not help; say when instead
-            await asyncio.sleep(retry_delay(retries_taken, headers))
+            await asyncio.sleep(retry_delay(retries_taken, reply_headers))
             retries_taken += 1
 
     async def aclose(self) -> None:
