@@ -11,8 +11,11 @@ from botticelli.emulator import Emulator
 
 # Tests never read the developer's real configuration; api-marked tests get the real key explicitly.
 REAL_GROQ_API_KEY = os.environ.pop("GROQ_API_KEY", None)
-for _name in ("GROQ_BASE_URL", "BOTTICELLI_GROQ_PLAN", "BOTTICELLI_REDIS_URL", "BOTTICELLI_MODEL"):
+for _name in ("GROQ_BASE_URL", "BOTTICELLI_REDIS_URL", "BOTTICELLI_MODEL", "BOTTICELLI_CACHE_URL"):
     os.environ.pop(_name, None)
+# Every test talks to its own emulator with one shared fake key: no client-side limiting unless a
+# test asks for a plan or limits explicitly (the rate-limit tests do).
+os.environ["BOTTICELLI_GROQ_PLAN"] = "unlimited"
 
 TEST_KEY = "gsk_test_0123456789abcdefghijklmnop"
 
