@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -47,8 +47,7 @@ class ResponseStream:
 
     def __init__(
         self,
-        source: AsyncGenerator[StreamChunk, None]
-        | Callable[[ResponseStream], AsyncGenerator[StreamChunk, None]],
+        source: AsyncGenerator[StreamChunk, None],
         *,
         model: str = "",
         provider: str = "",
@@ -61,9 +60,7 @@ class ResponseStream:
         self.provider = provider
         self.time_to_first_token: float | None = None
         self.response: GenerateResponse | None = None
-        self._agen: AsyncGenerator[StreamChunk, None] = (
-            source if hasattr(source, "__anext__") else source(self)  # type: ignore[assignment]
-        )
+        self._agen = source
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         return self
@@ -122,57 +119,6 @@ class ResponseStream:
             pass
         assert self.response is not None
         return self.response
-
-
-class StreamAccumulator:
-    """Collects a stream's deltas into the final chunk and the whole response (shared by drivers)."""
-
-    __slots__ = ("_first", "_parts", "_reasoning", "started")
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self._first: float | None = None
-        self._parts: list[str] = []
-        self._reasoning: list[str] = []
-
-    def add(self, chunk: StreamChunk) -> StreamChunk:
-        if self._first is None:
-            self._first = time.perf_counter() - self.started
-        if chunk.text:
-            self._parts.append(chunk.text)
-        if chunk.reasoning:
-            self._reasoning.append(chunk.reasoning)
-        return chunk
-
-    @property
-    def time_to_first_token(self) -> float | None:
-        return self._first
-
-    def finish(self, stream: ResponseStream, final: StreamChunk, *, model: str, provider: str) -> StreamChunk:
-        """Stamp timings on the final chunk and build ``stream.response``."""
-        latency = time.perf_counter() - self.started
-        final.is_final = True
-        final.time_to_first_token = self._first if self._first is not None else latency
-        final.latency = latency
-        outputs: list[Output] = []
-        if self._reasoning:
-            outputs.append(ReasoningOutput("".join(self._reasoning)))
-        if self._parts:
-            outputs.append(TextOutput("".join(self._parts)))
-        outputs.extend(ToolCallOutput(c) for c in final.tool_calls)
-        stream.time_to_first_token = final.time_to_first_token
-        stream.response = GenerateResponse(
-            outputs=outputs,
-            finish_reason=final.finish_reason,
-            model=model,
-            provider=provider,
-            request_id=final.request_id,
-            usage=final.usage if final.usage is not None else Usage(),
-            rate_limit=final.rate_limit,
-            latency=latency,
-            time_to_first_token=final.time_to_first_token,
-        )
-        return final
 
 
 class Driver(abc.ABC):

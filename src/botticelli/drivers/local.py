@@ -30,7 +30,6 @@ import random
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,10 +41,11 @@ from ..errors import (
     InvalidRequestError,
     ModelNotFoundError,
     ModelsError,
+    ResponseError,
     ServerError,
 )
 from ..types import GenerateRequest, GenerateResponse, Message, Role, StreamChunk, Usage
-from .base import Driver, ResponseStream, StreamAccumulator
+from .base import Driver, ResponseStream
 
 __all__ = [
     "PROVIDER",
@@ -620,15 +620,6 @@ async def stream_text(
         cancel.set()
 
 
-class _WeakStream(ResponseStream):
-    """A ``ResponseStream`` its generator refers to only weakly. Otherwise stream and generator
-    form a cycle that only the cyclic GC frees, and a consumer that breaks out of the loop would
-    leave the model generating until the next collection; this way dropping the stream closes
-    the generator at once, which stops the model."""
-
-    __slots__ = ("__weakref__",)
-
-
 # ---- the driver ------------------------------------------------------------------------------------
 
 
@@ -691,12 +682,13 @@ class LocalDriver(Driver):
     def generate_stream(self, request: GenerateRequest) -> ResponseStream:
         messages = wire_messages(request.messages, model=self.model_name)
         sampling = Sampling.of(request, model=self.model_name)
-        return _WeakStream(lambda stream: self._stream(weakref.ref(stream), messages, sampling))
+        return ResponseStream(
+            self._stream(messages, sampling), model=self.model_name, provider=self.provider_name
+        )
 
     async def _stream(
-        self, stream_ref: weakref.ref[ResponseStream], messages: list[dict[str, Any]], sampling: Sampling
+        self, messages: list[dict[str, Any]], sampling: Sampling
     ) -> AsyncGenerator[StreamChunk, None]:
-        accumulator = StreamAccumulator()
         request_id = f"local-{uuid.uuid4().hex}"
         model = await self.load()
         result: Generation | None = None
@@ -713,14 +705,16 @@ class LocalDriver(Driver):
                 if isinstance(item, Generation):
                     result = item
                 elif item:
-                    yield accumulator.add(StreamChunk(text=item, request_id=request_id))
+                    yield StreamChunk(text=item, request_id=request_id)
         finally:
             await pieces.aclose()
-        stream = stream_ref()
-        if result is None or stream is None:  # pragma: no cover - nobody is reading any more
-            return
-        final = StreamChunk(finish_reason=result.finish_reason, usage=result.usage(), request_id=request_id)
-        yield accumulator.finish(stream, final, model=self.model_name, provider=self.provider_name)
+        if result is None:  # pragma: no cover - the worker ended without reporting a result
+            raise ResponseError(
+                "the local model stopped without a result", provider=self.provider_name, model=self.model_name
+            )
+        yield StreamChunk(
+            is_final=True, finish_reason=result.finish_reason, usage=result.usage(), request_id=request_id
+        )
 
     def __repr__(self) -> str:
         return f"LocalDriver(model={self.model_name!r}, model_path={self.model_path!r})"

@@ -372,6 +372,9 @@ class EmulatorApp:
 
         prompt_tokens = self.state.settings.backend.count_tokens(messages)
         window = info.context_window
+        backend_window = getattr(self.state.settings.backend, "context_window", None)
+        if backend_window is not None:  # a real model (the local backend) may hold less than Groq's
+            window = backend_window if window is None else min(window, backend_window)
         if window is not None and prompt_tokens + (requested or 1) > window:
             return _json(400, wire.context_length_exceeded(), {"x-request-id": req_id})
         if requested is None:
