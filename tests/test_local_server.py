@@ -279,3 +279,18 @@ def test_emulator_cli_with_local_backend() -> None:
         assert response.usage.completion_tokens > 0
     finally:
         _stop(proc)
+
+
+async def test_prompt_longer_than_the_local_context_is_a_400(
+    groq_driver: GroqDriver, local_emulator: Emulator
+) -> None:
+    """The local model holds 2048 tokens, far less than Groq's catalog window: the emulator must
+    refuse like Groq does (400 context_length_exceeded), not fail with a 500 that gets retried."""
+    from botticelli import GenerateRequest, InvalidRequestError, Message
+
+    before = local_emulator.stats.requests
+    request = GenerateRequest(messages=[Message.user("tell me about florence " * 800)], max_tokens=8)
+    with pytest.raises(InvalidRequestError) as caught:
+        await groq_driver.generate(request)
+    assert caught.value.status == 400 and caught.value.code == "context_length_exceeded"
+    assert local_emulator.stats.requests == before + 1  # not retried
