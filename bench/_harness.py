@@ -157,7 +157,8 @@ class BotticelliClient:
 
         self._request_type = GenerateRequest
         self._message = Message
-        self._driver = GroqDriver(model, api_key=api_key(), base_url=url)
+        # The emulator here enforces no limits: measure the client, not client-side limiting.
+        self._driver = GroqDriver(model, api_key=api_key(), base_url=url, plan="unlimited")
 
     async def call(self) -> str:
         request = self._request_type(

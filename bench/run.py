@@ -118,7 +118,8 @@ sys.stdout.write('%r %r %r %r %r %r\\n' % (t1 - t0, t2 - t0, t3 - t0, r1 - r0, r
 _SNIPPETS = {
     "botticelli": (
         "import botticelli",
-        "from botticelli import GroqDriver\ndriver = GroqDriver({model!r}, api_key=KEY, base_url=URL)",
+        "from botticelli import GroqDriver\n"
+        "driver = GroqDriver({model!r}, api_key=KEY, base_url=URL, plan='unlimited')",
         "    from botticelli import GenerateRequest, Message\n"
         "    request = GenerateRequest((Message.user({prompt!r}),), max_tokens={max_tokens}, "
         "temperature={temperature!r})\n"

@@ -11,7 +11,14 @@ from botticelli.emulator import Emulator
 
 # Tests never read the developer's real configuration; api-marked tests get the real key explicitly.
 REAL_GROQ_API_KEY = os.environ.pop("GROQ_API_KEY", None)
-for _name in ("GROQ_BASE_URL", "BOTTICELLI_REDIS_URL", "BOTTICELLI_MODEL", "BOTTICELLI_CACHE_URL"):
+for _name in (
+    "GROQ_BASE_URL",
+    "BOTTICELLI_REDIS_URL",
+    "BOTTICELLI_MODEL",
+    "BOTTICELLI_CACHE_URL",
+    "BOTTICELLI_CACHE_DIR",
+    "BOTTICELLI_CONFIG",
+):
     os.environ.pop(_name, None)
 # Every test talks to its own emulator with one shared fake key: no client-side limiting unless a
 # test asks for a plan or limits explicitly (the rate-limit tests do).

@@ -51,3 +51,18 @@ LOCAL_TOP_P = 0.95
 LOCAL_TOP_K = 40
 LOCAL_MIN_P = 0.05
 LOCAL_REPEAT_PENALTY = 1.1
+
+# ---- client-side rate limits (botticelli.ratelimit) -------------------------------------------
+GROQ_PLANS = ("free", "developer", "unlimited")  # "unlimited": no client-side limiting
+GROQ_DEFAULT_PLAN = "free"
+# Seconds of slack before each paced request, so a server whose buckets started a little after
+# ours (network latency) has refilled by the time the request arrives. A phase shift, not a
+# per-request cost: throughput stays at the limit.
+RATE_LIMIT_MARGIN = 0.2
+# Completion tokens to reserve for a request without max_tokens until real usage is known; the
+# estimate then follows the largest recent completions (never above the model's max completion).
+UNSET_MAX_TOKENS_ESTIMATE = 1024
+# Waits shorter than this are not worth a log line.
+RATE_LIMIT_NOTICE_AFTER = 1.0
+# Redis keys of shared limiter state; idle state expires after two of its longest windows.
+REDIS_KEY_PREFIX = "botticelli:ratelimit:"

@@ -18,6 +18,8 @@ from .config import Timeout
 from .errors import APIConnectionError, APITimeoutError, ModelsError, RateLimitError
 
 if TYPE_CHECKING:
+    from .ratelimit.limiter import Limiter
+
     ErrorMapper = Callable[[int, Mapping[str, str], bytes], ModelsError]
 
 
@@ -45,6 +47,7 @@ class Transport:
         "_extensions",
         "_headers",
         "_urls",
+        "limiter",
         "max_retries",
         "model",
         "provider",
@@ -59,6 +62,7 @@ class Transport:
         error_mapper: ErrorMapper,
         provider: str,
         model: str,
+        limiter: Limiter | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
@@ -77,6 +81,8 @@ class Transport:
         self._error_mapper = error_mapper
         self.provider = provider
         self.model = model
+        # Client-side rate limits, consulted per attempt; None (plan "unlimited") costs nothing.
+        self.limiter = limiter
         # One client per event loop: a pooled connection belongs to the loop that opened it, and
         # the blocking API runs drivers on a loop of its own.
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = (
@@ -106,10 +112,22 @@ class Transport:
         content: bytes | None = None,
         stream: bool = False,
         headers: Mapping[str, str] | None = None,
+        tokens: int = 0,
+        limited: bool = True,
+        max_retries: int | None = None,
     ) -> httpx2.Response:
         """Send with retries; return a 2xx response (streamed: the caller must close it) or raise
         the typed error of the last attempt. ``headers`` add to or replace the driver's own (e.g.
-        a multipart content type)."""
+        a multipart content type).
+
+        With a limiter, every attempt first waits for its capacity (one request, ``tokens``
+        estimated tokens, a concurrency slot); every response's headers feed it; a 429 blocks
+        every caller of the limiter for the retry-after. The slot is released here, except for
+        a streamed 2xx: the caller releases it (``limiter.release()``) when the stream ends.
+
+        ``limited=False`` bypasses the limiter (file and batch management calls do not count
+        against the chat quota); ``max_retries`` overrides the driver's for one call (0 for
+        requests that must not be repeated, like creating a paid batch)."""
         client = self._client()
         parsed = self._urls.get(url)
         if parsed is None:
@@ -118,9 +136,14 @@ class Transport:
         if headers:
             request_headers = self._headers.copy()
             request_headers.update(headers)
+        limiter = self.limiter if limited else None
+        retry_budget = self.max_retries if max_retries is None else max_retries
         retries_taken = 0
         while True:
             reply_headers: Mapping[str, str] | None = None
+            status = 0
+            if limiter is not None:
+                await limiter.acquire(tokens)
             request = httpx2.Request(
                 method, parsed, headers=request_headers, content=content, extensions=self._extensions
             )
@@ -136,23 +159,46 @@ class Transport:
                     provider=self.provider,
                     model=self.model,
                 )
+            except BaseException:
+                if limiter is not None:
+                    limiter.release()
+                raise
             else:
                 status = response.status_code
                 if status < 400:
+                    if limiter is not None:
+                        if not stream:
+                            limiter.release()
+                        await limiter.observe(response.headers)
                     return response
                 if stream:
-                    await response.aread()
-                    await response.aclose()
+                    try:
+                        await response.aread()
+                    except BaseException:
+                        if limiter is not None:
+                            limiter.release()
+                        raise
+                    finally:
+                        await response.aclose()
                 reply_headers = header_dict(response)
                 error = self._error_mapper(status, reply_headers, response.content)
-                if not should_retry(status, reply_headers):
-                    raise error
-            if retries_taken >= self.max_retries:
+            if limiter is not None:
+                limiter.release()
+                if reply_headers is not None:
+                    await limiter.observe(reply_headers)
+                    asked = error.retry_after if isinstance(error, RateLimitError) else None
+                    wait = asked if asked is not None else retry_delay(retries_taken, reply_headers)
+                    await limiter.rejected(error, tokens, wait)
+            if reply_headers is not None and not should_retry(status, reply_headers):
                 raise error
-            if isinstance(error, RateLimitError) and (
-                error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER
-            ):
-                raise error  # waiting in-process would not help; say when instead
+            if retries_taken >= retry_budget:
+                raise error
+            if isinstance(error, RateLimitError):
+                if error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER:
+                    raise error  # waiting in-process would not help; say when instead
+                if limiter is not None and limiter.rated:
+                    retries_taken += 1  # the limiter holds every caller for the retry-after
+                    continue
             await asyncio.sleep(retry_delay(retries_taken, reply_headers))
             retries_taken += 1
 

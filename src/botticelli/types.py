@@ -150,7 +150,7 @@ class Message:
 
 def _role(value: object) -> Role:
     try:
-        return Role(value)
+        return Role(value)  # type: ignore[arg-type]  # anything else is the ValueError below
     except ValueError:
         raise ValueError(f"role: expected one of {[r.value for r in Role]}, got {value!r}") from None
 

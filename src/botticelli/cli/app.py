@@ -12,6 +12,8 @@ import click
 from .. import __version__
 from . import output
 from .ask import ask
+from .batch import batch
+from .limits import limits
 from .models import models
 from .serve import serve
 
@@ -38,6 +40,8 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(ask)
+cli.add_command(batch)
+cli.add_command(limits)
 cli.add_command(models)
 cli.add_command(serve)
 

@@ -184,6 +184,7 @@ async def _answer(
 ) -> tuple[GenerateResponse, str]:
     from ..drivers import create
 
+    output.forward_limiter_notices()
     driver = create(settings.spec, **settings.driver_options)
     model = "/".join(p for p in (driver.provider_name, driver.model_name) if p)
     async with driver:

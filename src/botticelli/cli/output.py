@@ -52,6 +52,20 @@ def warning(message: str) -> None:
     _write_stderr(f"{PROG}: warning: {_one_line(message)}\n")
 
 
+_limiter_notices = False
+
+
+def forward_limiter_notices() -> None:
+    """Show the rate limiter's notices ("waiting 12 s for ...") as one ``botticelli:`` line each.
+    Called by the commands that send requests, so ``--help`` never imports the limiter."""
+    global _limiter_notices
+    if not _limiter_notices:
+        from ..ratelimit import notices_to
+
+        notices_to(notice)
+        _limiter_notices = True
+
+
 def notice(message: str) -> None:
     _write_stderr(f"{PROG}: {_one_line(message)}\n")
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, catalog
 from ..codecs.openai_chat import GROQ_PROFILE
-from ..config import Timeout, env_value
+from ..config import Timeout, config_path, env_value
 from ..errors import ConfigurationError
 from .openai_compatible import OpenAICompatibleDriver
+
+if TYPE_CHECKING:
+    from ..ratelimit import RateLimits
 
 
 class BotticelliWarning(UserWarning):
@@ -17,9 +23,17 @@ class BotticelliWarning(UserWarning):
 
 class GroqDriver(OpenAICompatibleDriver):
     """``GroqDriver("openai/gpt-oss-20b")``: key from the argument, ``GROQ_API_KEY`` or ``./.env``;
-    base URL (scheme://host[:port]) from the argument, ``GROQ_BASE_URL`` or api.groq.com."""
+    base URL (scheme://host[:port]) from the argument, ``GROQ_BASE_URL`` or api.groq.com.
+
+    Client-side rate limits keep requests under the organisation's limits instead of collecting
+    429s. ``plan``: ``"free"``, ``"developer"`` or ``"unlimited"`` (no limiting), else
+    ``BOTTICELLI_GROQ_PLAN``, else ``botticelli.toml``, else ``"free"``; corrected from the
+    response headers. ``limits``: overrides such as ``{"rpm": 20, "budget": 0.8}``. ``redis_url``
+    (or ``BOTTICELLI_REDIS_URL``) shares the limits with other processes. See
+    ``botticelli.ratelimit`` and ``rate_limit_status()``."""
 
     provider_name = "groq"
+    _own_limiter = True
 
     def __init__(
         self,
@@ -29,6 +43,9 @@ class GroqDriver(OpenAICompatibleDriver):
         base_url: str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        plan: str | None = None,
+        limits: Mapping[str, Any] | RateLimits | None = None,
+        redis_url: str | None = None,
     ) -> None:
         key = api_key or env_value("GROQ_API_KEY")
         if not key:
@@ -49,6 +66,21 @@ class GroqDriver(OpenAICompatibleDriver):
         info = catalog.lookup(model, "groq")
         if info is not None and info.retired:
             warnings.warn(info.retirement_notice(), BotticelliWarning, stacklevel=2)
+        limiter = None
+        chosen = plan or os.environ.get("BOTTICELLI_GROQ_PLAN")
+        if chosen != "unlimited" or limits is not None or config_path() is not None:
+            from ..ratelimit import limiter_for  # not even imported when nothing is limited
+
+            limiter = limiter_for(
+                self.provider_name,
+                model,
+                base_url=root,
+                api_key=key,
+                plan=plan,
+                limits=limits,
+                redis_url=redis_url,
+                with_plans=True,
+            )
         super().__init__(
             model,
             base_url=root + _defaults.GROQ_API_PREFIX,
@@ -56,6 +88,7 @@ class GroqDriver(OpenAICompatibleDriver):
             timeout=timeout,
             max_retries=max_retries,
             profile=GROQ_PROFILE,
+            rate_limiter=limiter,
         )
         self.root_url = root
 

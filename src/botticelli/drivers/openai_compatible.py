@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
@@ -15,17 +16,23 @@ from .._transport import Transport, header_dict
 from ..codecs import openai_chat as codec
 from ..config import Secret, Timeout
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, ModelsError, ResponseError
-from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk
+from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk, Usage
 from .base import Driver, ResponseStream
+
+if TYPE_CHECKING:
+    from ..ratelimit import Limiter, RateLimits, RateLimitStatus
 
 
 class OpenAICompatibleDriver(Driver):
     """``OpenAICompatibleDriver("my-model", base_url="http://localhost:8000/v1")``.
 
     ``base_url`` includes the version prefix; the driver posts to ``{base_url}/chat/completions``.
+    ``limits`` (e.g. ``{"rpm": 60, "tpm": 100_000}``) turns on client-side rate limiting, shared
+    through Redis with ``redis_url`` or ``BOTTICELLI_REDIS_URL``; see ``botticelli.ratelimit``.
     """
 
     provider_name = "openai-compatible"
+    _own_limiter = False  # subclasses that build their limiter themselves (plans) set True
 
     def __init__(
         self,
@@ -38,6 +45,9 @@ class OpenAICompatibleDriver(Driver):
         headers: Mapping[str, str] | None = None,
         provider: str | None = None,
         profile: codec.WireProfile = codec.GENERIC_PROFILE,
+        limits: Mapping[str, Any] | RateLimits | None = None,
+        redis_url: str | None = None,
+        rate_limiter: Limiter | None = None,
     ) -> None:
         if not model or not isinstance(model, str):
             raise ConfigurationError("model: a model name is required")
@@ -57,6 +67,21 @@ class OpenAICompatibleDriver(Driver):
             wire_headers["authorization"] = f"Bearer {api_key}"
         wire_headers.update(headers or {})
         self.last_rate_limit: RateLimitInfo | None = None
+        if (
+            rate_limiter is None
+            and not self._own_limiter
+            and (limits is not None or redis_url is not None or _has_config())
+        ):
+            from ..ratelimit import limiter_for
+
+            rate_limiter = limiter_for(
+                self.provider_name,
+                model,
+                base_url=self.base_url,
+                api_key=api_key,
+                limits=limits,
+                redis_url=redis_url,
+            )
         self._transport = Transport(
             headers=wire_headers,
             timeout=Timeout.of(timeout),
@@ -64,11 +89,22 @@ class OpenAICompatibleDriver(Driver):
             error_mapper=self._map_error,
             provider=self.provider_name,
             model=model,
+            limiter=rate_limiter,
         )
 
     @property
     def max_retries(self) -> int:
         return self._transport.max_retries
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The client-side rate limiter, or ``None`` when nothing is limited."""
+        return self._transport.limiter
+
+    def rate_limit_status(self) -> RateLimitStatus | None:
+        """Configured limits, what is used and when each resets (``None``: no limiter)."""
+        limiter = self._transport.limiter
+        return limiter.status() if limiter is not None else None
 
     def _map_error(self, status: int, headers: Mapping[str, str], content: bytes) -> ModelsError:
         return codec.error_from_status(
@@ -88,7 +124,9 @@ class OpenAICompatibleDriver(Driver):
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
         body = self._body(request, stream=False)
         started = time.perf_counter()
-        response = await self._transport.send("POST", self._chat_url, content=body)
+        limiter = self._transport.limiter
+        tokens = limiter.estimate(len(body), request.max_tokens) if limiter is not None else 0
+        response = await self._transport.send("POST", self._chat_url, content=body, tokens=tokens)
         headers = header_dict(response)
         data = codec.parse_json(
             response.content,
@@ -99,14 +137,22 @@ class OpenAICompatibleDriver(Driver):
         result = codec.decode_response(data, headers, provider=self.provider_name, model=self.model_name)
         result.latency = time.perf_counter() - started
         self.last_rate_limit = result.rate_limit
+        if limiter is not None:
+            await _settle(limiter, tokens, result.usage, request.max_tokens)
         return result
 
     def generate_stream(self, request: GenerateRequest) -> ResponseStream:
         body = self._body(request, stream=True)
-        return ResponseStream(self._stream(body), model=self.model_name, provider=self.provider_name)
+        return ResponseStream(
+            self._stream(body, request.max_tokens), model=self.model_name, provider=self.provider_name
+        )
 
-    async def _stream(self, body: bytes) -> AsyncGenerator[StreamChunk, None]:
-        response = await self._transport.send("POST", self._chat_url, content=body, stream=True)
+    async def _stream(self, body: bytes, max_tokens: int | None) -> AsyncGenerator[StreamChunk, None]:
+        limiter = self._transport.limiter
+        tokens = limiter.estimate(len(body), max_tokens) if limiter is not None else 0
+        response = await self._transport.send(
+            "POST", self._chat_url, content=body, stream=True, tokens=tokens
+        )
         headers = header_dict(response)
         decoder = codec.StreamDecoder(
             provider=self.provider_name,
@@ -126,6 +172,8 @@ class OpenAICompatibleDriver(Driver):
                 elif decoder.done:
                     break
             if decoder.done:
+                if limiter is not None and decoder.usage is not None:
+                    await _settle(limiter, tokens, decoder.usage, max_tokens)
                 yield StreamChunk(
                     is_final=True,
                     finish_reason=decoder.finish_reason,
@@ -155,6 +203,8 @@ class OpenAICompatibleDriver(Driver):
                 request_id=decoder.request_id,
             ) from None
         finally:
+            if limiter is not None:
+                limiter.release()  # the concurrency slot, held by a stream until it ends
             await response.aclose()
         if not decoder.done:
             raise ResponseError(
@@ -192,6 +242,24 @@ class OpenAICompatibleDriver(Driver):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r}, base_url={self.base_url!r})"
+
+
+async def _settle(limiter: Limiter, tokens: int, usage: Usage, max_tokens: int | None) -> None:
+    """Swap the reservation's estimate for the reported usage (absent usage: keep the estimate;
+    cached prompt tokens do not count toward Groq's limits)."""
+    used = (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) - (usage.cached_tokens or 0)
+    completion = usage.completion_tokens if max_tokens is None else None
+    await limiter.settle(tokens, used or None, completion)
+
+
+def _has_config() -> bool:
+    """Whether a botticelli.toml or Redis URL could configure limits (cheap: environment and a
+    few stat calls, the file itself is read only if present)."""
+    import os
+
+    from ..config import config_path
+
+    return bool(os.environ.get("BOTTICELLI_REDIS_URL")) or config_path() is not None
 
 
 async def _drain(events: AsyncIterator[object]) -> None:

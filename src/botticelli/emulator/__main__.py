@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from botticelli.emulator.backend import backend_names, make_backend
+from botticelli.emulator.batches import DEFAULT_BATCH_STEP
 from botticelli.emulator.server import PLANS, Emulator
 from botticelli.errors import BotticelliError
 
@@ -30,6 +31,20 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("rpm", "rpd", "tpm", "tpd"):
         parser.add_argument(f"--{name}", type=int, metavar="N", help=f"override the plan's {name.upper()}")
     parser.add_argument("--token-delay", type=float, default=0.0, metavar="SECONDS", help="sleep per token")
+    parser.add_argument(
+        "--window-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply every limit window (0.1: a 6 s minute), for quick limit tests",
+    )
+    parser.add_argument(
+        "--batch-step",
+        type=float,
+        default=DEFAULT_BATCH_STEP,
+        metavar="SECONDS",
+        help=f"pause between Batch API job phases (default {DEFAULT_BATCH_STEP})",
+    )
     parser.add_argument(
         "--api-key",
         action="append",
@@ -71,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             limits=limits,
             token_delay=args.token_delay,
             backend=backend,
+            window_scale=args.window_scale,
+            batch_step=args.batch_step,
         )
         asyncio.run(_serve(emulator))
     except (ValueError, OSError, BotticelliError) as exc:

@@ -24,6 +24,7 @@ from botticelli import catalog
 from botticelli.catalog import ModelInfo, PlanLimits
 from botticelli.emulator import wire
 from botticelli.emulator.backend import Backend, Generation, Message
+from botticelli.emulator.batches import DEFAULT_BATCH_STEP, BatchAPI
 from botticelli.emulator.faults import STREAM_ONLY, Fault, FaultQueue
 from botticelli.emulator.limits import LIMIT_KINDS, Denial, Limits, RateLimiter, go_duration, limit_kind_of
 from botticelli.emulator.stats import RecordedRequest, Recorder
@@ -61,6 +62,7 @@ class Settings:
     limit_overrides: dict[str, int | None] = field(default_factory=dict)
     token_delay: float = 0.0
     org_id: str = field(default_factory=wire.organization_id)
+    batch_step: float = DEFAULT_BATCH_STEP  # seconds between Batch API phases (batches.py)
 
 
 class State:
@@ -159,6 +161,7 @@ class EmulatorApp:
 
     def __init__(self, state: State) -> None:
         self.state = state
+        self.batches = BatchAPI(self)  # /files and /batches
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -181,6 +184,8 @@ class EmulatorApp:
                 response = self._models(request)
             elif path.startswith(MODELS_PATH + "/") and method == "GET":
                 response = self._model(request, path[len(MODELS_PATH) + 1 :])
+            elif BatchAPI.handles(path):
+                response = await self.batches.handle(request)
             else:
                 response = _json(404, wire.unknown_url(method, path))
         if not isinstance(response, _Aborted):

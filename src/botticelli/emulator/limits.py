@@ -2,7 +2,9 @@
 
 Groq's ``x-ratelimit-reset-*`` values fit buckets that refill continuously (capacity = limit,
 refill = limit / window) rather than fixed windows (groq-wire.md §5.1), so that is what we model.
-The clock is injectable so the arithmetic can be unit-tested without sleeping.
+The clock is injectable so the arithmetic can be unit-tested without sleeping, and
+``window_scale`` shrinks every window (0.1: a "minute" of 6 s, a "day" of 2.4 h) so tests and
+benchmarks can exercise a per-minute limit in seconds; the client limiter takes the same scale.
 """
 
 from __future__ import annotations
@@ -163,27 +165,31 @@ class Denial:
 class _Buckets:
     __slots__ = ("buckets", "limits")
 
-    def __init__(self, limits: Limits, now: float) -> None:
+    def __init__(self, limits: Limits, now: float, window_scale: float = 1.0) -> None:
         self.limits = limits
         self.buckets: dict[str, TokenBucket] = {}
         for kind, (_, _, window) in LIMIT_KINDS.items():
             value = getattr(limits, kind)
             if value is not None:
-                self.buckets[kind] = TokenBucket(value, window, now)
+                self.buckets[kind] = TokenBucket(value, window * window_scale, now)
 
 
 class RateLimiter:
-    """Per (api key, model) RPM/RPD/TPM/TPD buckets; thread-safe."""
+    """Per (api key, model) RPM/RPD/TPM/TPD buckets; thread-safe. ``window_scale`` multiplies
+    every window (1.0: real minutes and days)."""
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic, *, window_scale: float = 1.0) -> None:
+        if not window_scale > 0:
+            raise ValueError("window_scale must be > 0")
         self._clock = clock
         self._lock = threading.Lock()
         self._state: dict[tuple[str, str], _Buckets] = {}
+        self.window_scale = window_scale
 
     def _get(self, key: str, model: str, limits: Limits, now: float) -> _Buckets:
         state = self._state.get((key, model))
         if state is None or state.limits != limits:
-            state = self._state[(key, model)] = _Buckets(limits, now)
+            state = self._state[(key, model)] = _Buckets(limits, now, self.window_scale)
         for bucket in state.buckets.values():
             bucket.refill(now)
         return state

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from botticelli.emulator.app import EmulatorApp, Settings, State
 from botticelli.emulator.backend import Backend
+from botticelli.emulator.batches import DEFAULT_BATCH_STEP
 from botticelli.emulator.faults import Fault
 from botticelli.emulator.limits import LIMIT_KINDS
 from botticelli.emulator.stats import EmulatorStats, RecordedRequest
@@ -39,7 +40,11 @@ class Emulator:
     - ``enforce_limits``: answer 429/413 when over a limit (headers are always sent).
     - ``limits``: ``{"rpm", "rpd", "tpm", "tpd"}`` overrides for every model; ``None`` = unlimited.
     - ``token_delay``: seconds per generated token (streams sleep between chunks).
+    - ``window_scale``: multiplies every limit window (0.1: a 6 s "minute"), so a test can run a
+      per-minute limit in seconds; headers and ``retry-after`` are in scaled seconds.
     - ``backend``: the model (``Backend`` protocol); a deterministic ``FakeBackend`` by default.
+    - ``batch_step``: seconds between the phases of a Batch API job (validating, in progress,
+      finalizing); settable while running through the ``batch_step`` attribute.
     """
 
     def __init__(
@@ -53,6 +58,8 @@ class Emulator:
         limits: Mapping[str, int | None] | None = None,
         token_delay: float = 0.0,
         backend: Backend | None = None,
+        window_scale: float = 1.0,
+        batch_step: float = DEFAULT_BATCH_STEP,
     ) -> None:
         if isinstance(api_keys, str):
             api_keys = [api_keys]
@@ -67,6 +74,10 @@ class Emulator:
                 raise ValueError(f"limit {name} must be a positive int or None")
         if token_delay < 0:
             raise ValueError("token_delay must be >= 0")
+        if not window_scale > 0:
+            raise ValueError("window_scale must be > 0")
+        if batch_step < 0:
+            raise ValueError("batch_step must be >= 0")
         self.host = host
         self._requested_port = port
         self._state = State(
@@ -77,12 +88,22 @@ class Emulator:
                 enforce_limits=enforce_limits,
                 limit_overrides=overrides,
                 token_delay=token_delay,
+                batch_step=batch_step,
             )
         )
+        self._state.limiter.window_scale = window_scale
         self._port: int | None = None
         self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def batch_step(self) -> float:
+        return self._state.settings.batch_step
+
+    @batch_step.setter
+    def batch_step(self, seconds: float) -> None:
+        self._state.settings.batch_step = seconds  # read at every pause of a running batch job
 
     # -- lifecycle ----------------------------------------------------------------------------
 

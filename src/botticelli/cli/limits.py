@@ -1,0 +1,88 @@
+"""``botticelli limits``: the client-side rate limits in force, what is used, when each resets."""
+
+from __future__ import annotations
+
+import click
+
+from . import output
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    short_help="Show rate limits: configured, used, and when each resets.",
+)
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    metavar="MODEL",
+    help="Model to show (repeatable); default: BOTTICELLI_MODEL or openai/gpt-oss-20b.",
+)
+@click.option(
+    "--plan",
+    default=None,
+    metavar="PLAN",
+    help="free, developer or unlimited; default: BOTTICELLI_GROQ_PLAN, botticelli.toml, free.",
+)
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Send one 1-token request first, so the server's live limits and usage show (costs one request).",
+)
+def limits(models: tuple[str, ...], plan: str | None, probe: bool) -> int:
+    """Show the client-side rate limits of Groq models: the limit, what is used, when the bucket
+    is full again and where each number comes from (plan, botticelli.toml, limits, server).
+
+    Usage is this process's own unless limits are shared through Redis (BOTTICELLI_REDIS_URL or
+    botticelli.toml), where every process on the key adds to it; --probe asks the server.
+
+    \b
+    Examples:
+      botticelli limits
+      botticelli limits -m openai/gpt-oss-120b --plan developer
+      BOTTICELLI_REDIS_URL=redis://localhost:6379/0 botticelli limits
+    """
+    from .. import _defaults
+    from ..config import config_path, env_value
+    from ..errors import BotticelliError
+    from ..ratelimit import limiter_for, resolve_plan
+
+    try:
+        chosen, where = resolve_plan("groq", plan)
+    except BotticelliError as exc:
+        raise output.usage_failure(str(exc)) from None
+    names = models or (env_value("BOTTICELLI_MODEL") or _defaults.GROQ_DEFAULT_MODEL,)
+    key = env_value("GROQ_API_KEY")
+    root = (env_value("GROQ_BASE_URL") or _defaults.GROQ_BASE_URL).rstrip("/")
+    if root.endswith(_defaults.GROQ_API_PREFIX):
+        root = root[: -len(_defaults.GROQ_API_PREFIX)]
+    path = config_path()
+    click.echo(f"plan: {chosen} ({where}); config: {path or 'no botticelli.toml'}")
+    for name in names:
+        if probe:
+            _probe(name, plan)
+        limiter = limiter_for("groq", name, base_url=root, api_key=key, plan=plan, with_plans=True)
+        if limiter is None:
+            click.echo(f"groq {name}: no client-side limits (plan unlimited)")
+            continue
+        click.echo(str(limiter.status()))
+    return 0
+
+
+def _probe(model: str, plan: str | None) -> None:
+    """One tiny request through a driver, so the limiter learns the server's headers."""
+    import asyncio
+
+    from ..drivers.groq import GroqDriver
+    from ..types import GenerateRequest, Message
+
+    driver = GroqDriver(model, plan=plan)
+
+    async def run() -> None:
+        try:
+            await driver.generate(GenerateRequest((Message.user("hi"),), max_tokens=1))
+        finally:
+            await driver.aclose()
+
+    asyncio.run(run())

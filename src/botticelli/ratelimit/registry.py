@@ -1,0 +1,183 @@
+"""Where limits come from and which limiter a driver gets.
+
+Order, first wins per limit: the ``limits=`` argument, ``botticelli.toml`` (one model on the
+plan, one model on any plan, the plan, the provider), the catalog's numbers for the plan, and at
+run time the server's ``x-ratelimit-*`` headers (which replace catalog numbers and can only
+lower configured ones). The plan: ``plan=``, else ``BOTTICELLI_<PROVIDER>_PLAN``, else the toml,
+else ``free``; ``unlimited`` means no catalog limits (and no limiter unless limits are set).
+
+Drivers on the same (provider, server, key, model, configuration) share one limiter per process,
+so two drivers on one key do not each spend the whole quota. Registry and Redis keys hold a short
+hash of the base URL and key, never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _defaults, catalog
+from ..config import config_table, load_config
+from ..errors import ConfigurationError
+from .limiter import Limiter
+from .spec import KINDS, RPD, TPM, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
+
+LimitsArg = Mapping[str, Any] | RateLimits | None
+
+_registry: dict[tuple[Any, ...], Limiter] = {}
+_registry_lock = threading.Lock()
+_LIMIT_KEYS = (
+    frozenset(KINDS)
+    | {"concurrency", "max_concurrent", "budget", "window_scale"}
+    | {f"{k}_multiplier" for k in KINDS}
+)
+
+
+def fingerprint(base_url: str, api_key: str | None) -> str:
+    """16 hex digits standing for (server, key): enough to tell quotas apart, useless to an attacker."""
+    return hashlib.sha256(f"{base_url}\0{api_key or ''}".encode()).hexdigest()[:16]
+
+
+def resolve_plan(provider: str, plan: str | None) -> tuple[str, str]:
+    """(plan, where it came from) for a provider with plans (Groq)."""
+    where = "plan="
+    if not plan:
+        env_name = f"BOTTICELLI_{provider.upper()}_PLAN"
+        plan, where = os.environ.get(env_name) or None, env_name
+    if not plan:
+        plan, where = config_table(load_config(), "providers", provider).get("plan"), "botticelli.toml"
+    if not plan:
+        return _defaults.GROQ_DEFAULT_PLAN, "default"
+    plan = str(plan).strip().lower()
+    if plan not in _defaults.GROQ_PLANS:
+        raise ConfigurationError(f"{where}: unknown plan {plan!r}; use {', '.join(_defaults.GROQ_PLANS)}")
+    return plan, where
+
+
+def _toml_layer(table: Mapping[str, Any], source: str) -> LimitsLayer | None:
+    picked = {k: v for k, v in table.items() if k in _LIMIT_KEYS}
+    return layer_from_mapping(picked, source) if picked else None
+
+
+def toml_layers(provider: str, model: str, plan: str | None) -> list[LimitsLayer]:
+    """The toml's layers for one model, most specific first."""
+    data = load_config()
+    if not data:
+        return []
+    source = "botticelli.toml"
+    prov = config_table(data, "providers", provider)
+    tables: list[Mapping[str, Any]] = []
+    if plan:
+        plans = config_table(prov, "plans") or config_table(prov, "tiers")
+        plan_table = config_table(plans, plan)
+        tables.append(config_table(plan_table, "models", model))
+    tables.append(config_table(prov, "models", model))
+    if plan:
+        tables.append(plan_table)
+    tables.append(prov)
+    layers = [layer for t in tables if (layer := _toml_layer(t, source)) is not None]
+    budget = data.get("budget")
+    if budget is not None:
+        layers.append(layer_from_mapping({"budget": budget}, f"{source} [budget]"))
+    return layers
+
+
+def resolve_limits(
+    provider: str, model: str, plan: str | None, limits: LimitsArg, *, with_catalog: bool
+) -> tuple[RateLimits, dict[str, str]]:
+    layers: list[LimitsLayer] = []
+    if limits is not None:
+        layers.append(layer_from_mapping(limits, "limits="))
+    layers.extend(toml_layers(provider, model, plan))
+    if with_catalog and plan and plan != "unlimited":
+        info = catalog.lookup(model, provider)
+        plan_limits = info.limits.get(plan) if info is not None else None
+        if plan_limits is not None:
+            values = {k: getattr(plan_limits, k) for k in KINDS}
+            layers.append(LimitsLayer(f"{plan} plan", {k: v for k, v in values.items() if v is not None}))
+    return merge(layers)
+
+
+def redis_url_for(provider: str, redis_url: str | None) -> str | None:
+    """``redis_url=``, else ``BOTTICELLI_REDIS_URL``, else the toml (provider table, then
+    ``[ratelimit]``); ``None``: in-process limits."""
+    if redis_url:
+        return redis_url
+    env = os.environ.get("BOTTICELLI_REDIS_URL")
+    if env:
+        return env
+    data = load_config()
+    if not data:
+        return None
+    found = config_table(data, "providers", provider).get("redis_url") or config_table(data, "ratelimit").get(
+        "redis_url"
+    )
+    return str(found) if found else None
+
+
+def limiter_for(
+    provider: str,
+    model: str,
+    *,
+    base_url: str,
+    api_key: str | None,
+    plan: str | None = None,
+    limits: LimitsArg = None,
+    redis_url: str | None = None,
+    with_plans: bool = False,
+) -> Limiter | None:
+    """The limiter for one driver, or ``None`` when nothing is limited (plan ``unlimited``, or a
+    provider without plans and no configured limits): then the transport skips limiting at no cost.
+
+    ``with_plans``: the provider has per-plan catalog limits and Groq's header meanings.
+    """
+    if with_plans:
+        plan, _ = resolve_plan(provider, plan)
+        if plan == "unlimited" and limits is None and not toml_layers(provider, model, None):
+            return None
+    else:
+        plan = None
+    resolved, sources = resolve_limits(provider, model, plan, limits, with_catalog=with_plans)
+    if resolved.empty:
+        return None
+    url = redis_url_for(provider, redis_url)
+    print_ = fingerprint(base_url, api_key)
+    key = (provider, print_, model, plan, resolved, url)
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is not None:
+            return limiter
+        state = None
+        if url:
+            from .redis_state import RedisState
+
+            ttl = 2 * max(WINDOWS) * resolved.window_scale
+            state = RedisState(url, f"{_defaults.REDIS_KEY_PREFIX}{provider}:{print_}:{model}", ttl)
+        info = catalog.lookup(model, provider) if with_plans else None
+
+        def resolver(new_plan: str | None) -> tuple[RateLimits, dict[str, str]]:
+            return resolve_limits(provider, model, new_plan, limits, with_catalog=True)
+
+        limiter = Limiter(
+            provider=provider,
+            model=model,
+            limits=resolved,
+            sources=sources,
+            plan=plan,
+            resolver=resolver if with_plans else None,
+            plans=info.limits if info is not None else None,
+            header_kinds=(RPD, TPM) if with_plans else None,
+            max_completion=info.max_completion_tokens if info is not None else None,
+            state=state,
+        )
+        _registry[key] = limiter
+        return limiter
+
+
+def clear_registry() -> None:
+    """Forget every in-process limiter (tests; a fork that wants fresh state)."""
+    with _registry_lock:
+        _registry.clear()
