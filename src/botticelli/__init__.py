@@ -35,6 +35,7 @@ _EXPORTS = {
     "BotticelliWarning": "drivers.groq",
     "LocalDriver": "drivers.local",
     "BlockingDriver": "blocking",
+    "generate_batch": "batch.runner",
     "BotticelliError": "errors",
     "ConfigurationError": "errors",
     "ModelsError": "errors",
@@ -84,6 +85,7 @@ __all__ = [
     "Usage",
     "__version__",
     "driver",
+    "generate_batch",
 ]
 
 
@@ -108,6 +110,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .batch.runner import generate_batch
     from .blocking import BlockingDriver
     from .config import Timeout
     from .drivers.base import Driver, ResponseStream
