@@ -36,6 +36,8 @@ _EXPORTS = {
     "LocalDriver": "drivers.local",
     "BlockingDriver": "blocking",
     "generate_batch": "batch.runner",
+    "CachedDriver": "cache",
+    "open_cache": "cache",
     "BotticelliError": "errors",
     "ConfigurationError": "errors",
     "ModelsError": "errors",
@@ -57,6 +59,7 @@ __all__ = [
     "BlockingDriver",
     "BotticelliError",
     "BotticelliWarning",
+    "CachedDriver",
     "ConfigurationError",
     "Driver",
     "ErrorKind",
@@ -86,6 +89,7 @@ __all__ = [
     "__version__",
     "driver",
     "generate_batch",
+    "open_cache",
 ]
 
 
@@ -112,6 +116,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .batch.runner import generate_batch
     from .blocking import BlockingDriver
+    from .cache import CachedDriver, open_cache
     from .config import Timeout
     from .drivers.base import Driver, ResponseStream
     from .drivers.groq import BotticelliWarning, GroqDriver

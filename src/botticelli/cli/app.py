@@ -13,6 +13,7 @@ from .. import __version__
 from . import output
 from .ask import ask
 from .batch import batch
+from .cache import cache
 from .limits import limits
 from .models import models
 from .serve import serve
@@ -31,6 +32,9 @@ def cli(ctx: click.Context) -> None:
       botticelli ask "Why is the sky blue?"
       echo "Summarise this" | botticelli ask -m openai/gpt-oss-120b
       botticelli models
+      botticelli batch questions.jsonl -o answers.jsonl
+      botticelli limits
+      botticelli cache stats
       botticelli serve --port 8000
 
     Set GROQ_API_KEY (environment or ./.env) to use Groq; get a key at https://console.groq.com/keys.
@@ -41,6 +45,7 @@ def cli(ctx: click.Context) -> None:
 
 cli.add_command(ask)
 cli.add_command(batch)
+cli.add_command(cache)
 cli.add_command(limits)
 cli.add_command(models)
 cli.add_command(serve)
