@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from botticelli import GenerateRequest, Input, Message, Role
-from botticelli._headers import parse_duration, parse_rate_limit, parse_retry_after
 from botticelli._retry import backoff, retry_delay, should_retry
 from botticelli.codecs import openai_chat as codec
 from botticelli.errors import (
@@ -19,56 +18,6 @@ from botticelli.errors import (
     ResponseError,
     ServerError,
 )
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("2m59.56s", 179.56),
-        ("7.66s", 7.66),
-        ("6s", 6.0),
-        ("1h0m0s", 3600.0),
-        ("120ms", 0.12),
-        ("9m38.016s", 578.016),
-        ("23m58.56s", 1438.56),
-        ("1.5", 1.5),
-        ("0", 0.0),
-    ],
-)
-def test_go_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "abc", "5x", "s", "1m x"])
-def test_bad_durations(text: str) -> None:
-    assert parse_duration(text) is None
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after({"retry-after": "2"}) == 2.0
-    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert parse_retry_after({"retry-after": "-3"}) is None
-    assert parse_retry_after({}) is None
-    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None  # in the past
-
-
-def test_rate_limit_headers() -> None:
-    info = parse_rate_limit(
-        {
-            "x-ratelimit-limit-requests": "14400",
-            "x-ratelimit-limit-tokens": "18000",
-            "x-ratelimit-remaining-requests": "14370",
-            "x-ratelimit-remaining-tokens": "17997",
-            "x-ratelimit-reset-requests": "2m59.56s",
-            "x-ratelimit-reset-tokens": "7.66s",
-        }
-    )
-    assert info is not None
-    assert (info.requests_limit, info.requests_remaining, info.requests_window) == (14400, 14370, "day")
-    assert (info.tokens_limit, info.tokens_remaining, info.tokens_window) == (18000, 17997, "minute")
-    assert info.requests_reset == pytest.approx(179.56)
-    assert info.tokens_reset == pytest.approx(7.66)
-    assert parse_rate_limit({"content-type": "application/json"}) is None
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])

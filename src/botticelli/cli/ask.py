@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import output
+from .options import driver_options, http_options, options_for
 
 if TYPE_CHECKING:
     from ..types import GenerateRequest, GenerateResponse
@@ -57,17 +58,6 @@ def read_prompt(prompt: str | None) -> str:
     return text
 
 
-def _env_default(name: str) -> Any:
-    """A click default read lazily from the environment or ``./.env`` (converted by the type)."""
-
-    def read() -> str | None:
-        from ..config import env_value
-
-        return env_value(name)
-
-    return read
-
-
 @dataclass(frozen=True, slots=True)
 class _Settings:
     spec: str
@@ -90,20 +80,7 @@ class _Settings:
 @click.option("--temperature", type=float, metavar="T", help="Sampling temperature, 0 to 2.")
 @click.option("--seed", type=int, metavar="N", help="Seed, for more repeatable answers.")
 @click.option("--no-stream", is_flag=True, help="Wait for the whole answer instead of streaming it.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_env_default("BOTTICELLI_TIMEOUT"),
-    metavar="SECONDS",
-    help="Give up when the server is silent this long (connect and each read). [env: BOTTICELLI_TIMEOUT]",
-)
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=_env_default("BOTTICELLI_MAX_RETRIES"),
-    metavar="N",
-    help="Retries on 429, 5xx and connection errors (default 2). [env: BOTTICELLI_MAX_RETRIES]",
-)
+@http_options
 @click.option(
     "-v", "--verbose", is_flag=True, help="After the answer, print model, request id, tokens and timings."
 )
@@ -134,12 +111,7 @@ def ask(
     spec, notice = choose_model(model)
     if notice:
         output.notice(notice)
-    options: dict[str, Any] = {}
-    if not spec.startswith("local:"):  # the offline model has no HTTP timeouts or retries
-        if timeout is not None:
-            options["timeout"] = timeout
-        if retries is not None:
-            options["max_retries"] = retries
+    options = options_for(spec, driver_options(timeout, retries))
     settings = _Settings(spec=spec, stream=not no_stream, verbose=verbose, driver_options=options)
     return _run(settings, request)
 

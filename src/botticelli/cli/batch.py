@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import output
-from .ask import _env_default, choose_model
+from .ask import choose_model
+from .options import driver_options, http_options, options_for
 
 if TYPE_CHECKING:
     from ..batch import BadLine, BatchItem, BatchProgress, Journal
@@ -67,20 +68,7 @@ NO_KEY = (
 @click.option(
     "--retry-errors", is_flag=True, help="Also rerun requests whose result in OUT.jsonl is an error."
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=_env_default("BOTTICELLI_TIMEOUT"),
-    metavar="SECONDS",
-    help="Give up on a request when the server is silent this long. [env: BOTTICELLI_TIMEOUT]",
-)
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=_env_default("BOTTICELLI_MAX_RETRIES"),
-    metavar="N",
-    help="Retries per request on 429, 5xx and connection errors (default 2). [env: BOTTICELLI_MAX_RETRIES]",
-)
+@http_options
 @click.option("--no-progress", is_flag=True, help="No progress bar or progress lines; only the summary.")
 # ---- remote: Groq's Batch API (botticelli.batch.remote) ------------------------------------------
 @click.option(
@@ -142,11 +130,7 @@ def batch(
     spec, notice = choose_model(model)
     if notice:  # no key and nothing chosen: `ask` would fall back to the offline model, a batch won't
         raise output.Failure(NO_KEY)
-    options: dict[str, Any] = {}
-    if timeout is not None:
-        options["timeout"] = timeout
-    if retries is not None:
-        options["max_retries"] = retries
+    options = driver_options(timeout, retries)
     plan = _Plan(
         input_name=_display_name(input_path),
         output_path=output_path,
@@ -349,12 +333,8 @@ class _DriverPool:
         self._create = create
         self._options = options
         output.forward_limiter_notices()
-        self.default = create(spec, **self._options_for(spec))
+        self.default = create(spec, **options_for(spec, self._options))
         self._drivers: dict[str, Driver | Exception] = {}
-
-    def _options_for(self, spec: str) -> dict[str, Any]:
-        # the offline model has no HTTP timeouts or retries
-        return {} if spec.startswith("local:") else self._options
 
     def for_item(self, item: BatchItem) -> Driver:
         if item.model is None:
@@ -362,7 +342,7 @@ class _DriverPool:
         found = self._drivers.get(item.model)
         if found is None:
             try:
-                found = self._create(item.model, **self._options_for(item.model))
+                found = self._create(item.model, **options_for(item.model, self._options))
             except Exception as exc:
                 found = exc
             self._drivers[item.model] = found
