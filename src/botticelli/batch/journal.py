@@ -215,6 +215,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def remove_if_empty(path: str) -> None:
+    """Drop an output file a run created but never wrote to (e.g. it stopped before any result)."""
+    with contextlib.suppress(OSError):
+        if os.path.getsize(path) == 0:
+            os.remove(path)
+
+
 def read_results(path: str | os.PathLike[str]) -> dict[BatchId, bool]:
     """Each id with a result in a journal file, mapped to whether its (last) result is a success;
     empty if there is no such file. Reads without locking: for summaries, not for resuming."""

@@ -45,7 +45,7 @@ from ..errors import (
 )
 from ..types import GenerateResponse
 from .items import BatchId, BatchItem, BatchResult
-from .journal import Journal
+from .journal import Journal, remove_if_empty
 
 if TYPE_CHECKING:
     from ..drivers.openai_compatible import OpenAICompatibleDriver
@@ -517,7 +517,7 @@ async def run_remote(
             )
     except BaseException:
         if not existed and journal.appended == 0:  # leave no empty OUT.jsonl behind a run that did nothing
-            _remove_if_empty(out)
+            remove_if_empty(out)
         raise
 
 
@@ -685,11 +685,3 @@ def _open_journal(path: str) -> tuple[Journal, bool]:
     journal = Journal(path)
     journal.open()
     return journal, existed
-
-
-def _remove_if_empty(path: str) -> None:
-    try:
-        if os.path.getsize(path) == 0:
-            os.remove(path)
-    except OSError:
-        pass

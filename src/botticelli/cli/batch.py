@@ -212,6 +212,7 @@ def _run(plan: _Plan) -> int:
     import asyncio
 
     from ..batch import BatchAborted, Journal, JournalError
+    from ..batch.journal import remove_if_empty
 
     outcome = _Outcome(total=len(plan.items))
     started = time.perf_counter()
@@ -226,7 +227,7 @@ def _run(plan: _Plan) -> int:
         asyncio.run(_execute(plan, outcome, pool, journal))
     except BaseException as exc:
         if not existed and journal.appended == 0:  # a run that wrote nothing leaves no file
-            _remove_if_empty(plan.output_path)
+            remove_if_empty(plan.output_path)
         done = outcome.earlier + outcome.ran
         if isinstance(exc, BatchAborted):
             raise output.Failure(
@@ -288,14 +289,6 @@ async def _journaled(plan: _Plan, outcome: _Outcome, pool: _DriverPool, journal:
     if outcome.last is not None:
         outcome.rate_limited = outcome.last.rate_limited
         outcome.tokens = outcome.last.tokens
-
-
-def _remove_if_empty(path: str) -> None:
-    try:
-        if os.path.getsize(path) == 0:
-            os.remove(path)
-    except OSError:
-        pass
 
 
 def _report_journal(plan: _Plan, journal: Journal) -> None:
