@@ -37,7 +37,11 @@ async def test_60_rpm_150_queued_requests_get_no_429(api_key: str) -> None:
     with Emulator(
         enforce_limits=True, limits={"rpm": 60, "tpm": None, "tpd": None}, window_scale=scale
     ) as emu:
-        groq = driver(emu, api_key, plan="unlimited", limits={"rpm": 60, "window_scale": scale})
+        # One request in flight at a time: every other caller is waiting in the limiter when the
+        # 429 arrives (on a loaded machine, concurrent ones could already be on the wire).
+        groq = driver(
+            emu, api_key, plan="unlimited", limits={"rpm": 60, "concurrency": 1, "window_scale": scale}
+        )
         started = time.perf_counter()
         results = await asyncio.gather(*(groq.generate(REQUEST) for _ in range(150)))
         elapsed = time.perf_counter() - started
@@ -106,7 +110,11 @@ async def test_server_daily_429_fails_fast_for_every_caller(api_key: str) -> Non
 async def test_retry_after_holds_every_queued_caller(api_key: str) -> None:
     scale = 0.05
     with Emulator(limits={"rpm": 60}, window_scale=scale) as emu:  # its 429 body says Limit 60
-        groq = driver(emu, api_key, plan="unlimited", limits={"rpm": 60, "window_scale": scale})
+        # One request in flight at a time: every other caller is waiting in the limiter when the
+        # 429 arrives (on a loaded machine, concurrent ones could already be on the wire).
+        groq = driver(
+            emu, api_key, plan="unlimited", limits={"rpm": 60, "concurrency": 1, "window_scale": scale}
+        )
         await asyncio.gather(*(groq.generate(REQUEST) for _ in range(60)))  # empty the bucket
         emu.inject(Fault("rate_limit", retry_after=1.0))
         started = time.perf_counter()
