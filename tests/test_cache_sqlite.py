@@ -300,3 +300,14 @@ def test_counts_reach_the_file_at_exit_without_close(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
     assert (counters["hits"], counters["misses"], counters["entries"]) == (3, 1, 1)
+
+
+async def test_close_on_the_writer_thread_does_not_join_itself(tmp_path: Path) -> None:
+    """The finalizer may run wherever a garbage collection happens, the writer thread included;
+    closing there must not try to join that very thread ("cannot join current thread")."""
+    cache = SQLiteCache(tmp_path / "c.sqlite3")
+    await cache.set("a" * 64, b"answer")
+    store = cache._store
+    assert store.executor is not None
+    await asyncio.get_running_loop().run_in_executor(store.executor, store.close)
+    assert store.closed

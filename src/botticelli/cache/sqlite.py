@@ -108,6 +108,7 @@ class _Store:
         self.reader: sqlite3.Connection | None = None
         self.writer: sqlite3.Connection | None = None
         self.executor: ThreadPoolExecutor | None = None
+        self.writer_ident: int | None = None  # the writer thread, which must never join itself
         self.closed = False
         self._reset_pending()
         self.next_purge = 0.0
@@ -188,7 +189,9 @@ class _Store:
         if self.closed:
             raise CacheError(f"the cache at {self.path} is closed")
         if self.executor is None:
-            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botticelli-cache")
+            self.executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="botticelli-cache", initializer=self._mark_writer
+            )
         return self.executor
 
     def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
@@ -346,12 +349,16 @@ class _Store:
             self.write_conn().execute("VACUUM")
         return count
 
+    def _mark_writer(self) -> None:
+        self.writer_ident = threading.get_ident()
+
     def close(self) -> None:
         """Flush and close (also run by the finalizer at exit). Idempotent."""
         if self.closed:
             return
-        if self.executor is not None:  # finish queued writes before the last flush
-            self.executor.shutdown(wait=True)
+        if self.executor is not None:  # finish queued writes before the last flush ...
+            # ... unless a garbage collection ran the finalizer on the writer thread itself
+            self.executor.shutdown(wait=threading.get_ident() != self.writer_ident)
             self.executor = None
         if self.writer is not None:
             with contextlib.suppress(sqlite3.Error, CacheError):
