@@ -282,15 +282,7 @@ class EmulatorApp:
             return self._denied(verdict, info.id, req_id)
         headers = {"x-request-id": req_id, **verdict.headers()}
 
-        generation = Generation(
-            state.settings.backend,
-            params.messages,
-            max_tokens=params.max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=params.seed,
-            stop=params.stop,
-        )
+        generation = self._generation(params)
         try:
             if params.stream:
                 return await self._stream(request, params, generation, headers, req_id, started, fault)
@@ -298,6 +290,18 @@ class EmulatorApp:
         finally:
             used = params.prompt_tokens + generation.completion_tokens
             state.limiter.refund(key, info.id, charged - used)
+
+    def _generation(self, params: ChatParams) -> Generation:
+        """The backend's answer to validated parameters (chat completions and batch lines)."""
+        return Generation(
+            self.state.settings.backend,
+            params.messages,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            seed=params.seed,
+            stop=params.stop,
+        )
 
     def _validate(self, body: dict[str, Any], req_id: str) -> ChatParams | web.Response:
         model_id = body.get("model")

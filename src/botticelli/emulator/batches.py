@@ -32,7 +32,6 @@ import orjson
 from aiohttp import web
 
 from botticelli.emulator import wire
-from botticelli.emulator.backend import Generation
 from botticelli.emulator.files import FilesAPI, FileStore, bad_request, json_response, not_found
 
 if TYPE_CHECKING:
@@ -329,18 +328,8 @@ class BatchAPI:
         if isinstance(params, web.Response):
             status, body = params.status, _json_body(params)
         else:
-            settings = app.state.settings
-            generation = Generation(
-                settings.backend,
-                params.messages,
-                max_tokens=params.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                seed=params.seed,
-                stop=params.stop,
-            )
             response = await app._complete(
-                params, generation, {"x-request-id": req_id}, req_id, started, None
+                params, app._generation(params), {"x-request-id": req_id}, req_id, started, None
             )
             status, body = response.status, _json_body(response)
         record = {
