@@ -96,3 +96,31 @@ def test_failures_are_one_line(tmp_path: Path, unused_tcp_port: int, url: str, n
     assert run.returncode == 1 and run.stdout == ""
     assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("botticelli: error: ")
     assert "s3cretpass" not in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("command", ["stats", "clear"])
+def test_an_unusable_file_is_one_line(tmp_path: Path, command: str) -> None:
+    """A damaged cache file: one error line saying so (not a warning and an error), exit 1."""
+    path = tmp_path / "c.sqlite3"
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    run = botticelli("cache", command, "--url", str(path), cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("botticelli: error: ")
+    assert "unusable" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_a_password_with_at_signs_is_never_printed(
+    tmp_path: Path, redis_url: str, unused_tcp_port: int, reachable: bool
+) -> None:
+    """``redis://:p@ss@w0rd@host``: what stats and clear print (the location, or the error)
+    names the server, never a fragment of the password."""
+    server = redis_url if reachable else f"redis://127.0.0.1:{unused_tcp_port}/0"
+    url = server.replace("redis://", "redis://:p@ss@w0rd@")
+    for command in ("stats", "clear"):
+        run = botticelli("cache", command, "--url", url, cwd=tmp_path)
+        assert run.returncode == (0 if reachable else 1), run.stderr
+        printed = run.stdout + run.stderr
+        for fragment in ("p@ss", "ss@", "w0rd"):
+            assert fragment not in printed
+        assert "redis://***@127.0.0.1:" in printed

@@ -1,4 +1,5 @@
-"""Canonical cache keys: what makes two requests the same, and what never goes into a key."""
+"""Canonical cache keys: what makes two requests the same, and what never goes into a key, a
+printed location or a stored entry (credentials, however many ``@`` they hold; API keys)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from botticelli import GenerateRequest, GroqDriver, Input, Message, OpenAICompatibleDriver, Role
-from botticelli.cache import CachedDriver, CacheError, SQLiteCache, is_deterministic
-from botticelli.cache.keys import KeyScope, request_document, scope_of
+from botticelli.cache import CachedDriver, CacheError, RedisCache, SQLiteCache, is_deterministic
+from botticelli.cache.codec import Entry, encode_response, encode_stream
+from botticelli.cache.keys import KeyScope, _strip_credentials, request_document, scope_of
+from botticelli.cache.redis_store import masked_url
+from botticelli.errors import ConfigurationError, register_secret
+from botticelli.types import GenerateResponse, StreamChunk, TextOutput, ToolCall, ToolCallOutput, Usage
 
 from .conftest import TEST_KEY
 
@@ -194,3 +201,103 @@ async def test_cached_helper_owns_the_store_it_opens(tmp_path: Path) -> None:
     shared.close()
     with pytest.raises(ValueError, match="ttl"):
         CachedDriver(groq(), shared, ttl=0)
+
+
+# ---- credentials and keys never reach a key, a location or a stored entry ------------------------
+
+# What a password can hold inside a URL's userinfo: anything but the path, query and fragment
+# delimiters and whitespace, "@" and ":" included.
+_password = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="/?#"),
+    min_size=1,
+    max_size=24,
+)
+_user = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="/?#:@"), max_size=8
+)
+_host = st.sampled_from(["localhost", "127.0.0.1", "cache.internal", "[::1]"])
+
+
+@given(user=_user, password=_password, host=_host, port=st.integers(1, 65535))
+def test_masked_url_hides_any_password(user: str, password: str, host: str, port: int) -> None:
+    """``redis://:p@ss@host:6379/0`` shows neither ``p@ss`` nor ``ss``: everything before the
+    last ``@`` goes, whatever the password holds."""
+    url = f"redis://{user}:{password}@{host}:{port}/0"
+    assert masked_url(url) == f"redis://***@{host}:{port}/0"
+    if not set("[]") & set(user + password):  # brackets make a URL redis-py refuses, see below
+        assert RedisCache(url).location == f"redis://***@{host}:{port}/0"
+    assert (
+        masked_url(f"{url}?password={password.replace('&', '')}&db=1")
+        == f"redis://***@{host}:{port}/0?password=***&db=1"
+    )
+
+
+def test_a_malformed_redis_url_is_refused_without_its_password() -> None:
+    for url in ("redis://:se[cret@localhost:1/0", "redis://[:pa]ss0@[::1]:1/0"):
+        with pytest.raises(ConfigurationError) as refused:
+            RedisCache(url)
+        assert "cret" not in str(refused.value) and "ss0" not in str(refused.value)
+
+
+@given(user=_user, password=_password, host=_host)
+def test_credentials_never_reach_the_key(user: str, password: str, host: str) -> None:
+    with_credentials = f"http://{user}:{password}@{host}:8000/v1"
+    assert _strip_credentials(with_credentials) == f"http://{host}:8000/v1"
+    assert _strip_credentials(f"http://{host}:8000/v1") == f"http://{host}:8000/v1"  # unchanged
+
+
+def test_credentials_with_at_signs_share_the_plain_key() -> None:
+    request = GenerateRequest.prompt("Hi", temperature=0)
+    plain = OpenAICompatibleDriver("m", base_url="http://llm.local:8000/v1")
+    with_at = OpenAICompatibleDriver("m", base_url="http://user:p@ss@w0rd@llm.local:8000/v1")
+    assert scope_of(with_at)["base_url"] == "http://llm.local:8000/v1"
+    assert key_of(request, plain) == key_of(request, with_at)
+
+
+_token = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=8, max_size=20
+)
+
+
+@st.composite
+def leaky_metadata(draw: st.DrawFn) -> tuple[str, str]:
+    """A secret and an id that carries it: a registered key value (distinctive, so registering
+    it cannot redact anything in other tests), a key-shaped string, or URL credentials."""
+    token = draw(_token)
+    kind = draw(st.sampled_from(["registered", "gsk", "sk", "bearer", "url"]))
+    secret = {
+        "registered": f"zz-registered-{token}",
+        "gsk": f"gsk_{token}",
+        "sk": f"sk-{token}",
+        "bearer": f"Bearer {token}",
+        "url": f"https://user:{token}@proxy.local/x",
+    }[kind]
+    if kind == "registered":
+        register_secret(secret)
+    leak = token if kind != "registered" else secret
+    return leak, draw(st.sampled_from(["req_{}", "{}", "id-{}-end", "{} trailing"])).format(secret)
+
+
+@given(leak=leaky_metadata(), text=st.text(max_size=40))
+def test_stored_metadata_is_redacted_and_texts_are_kept(leak: tuple[str, str], text: str) -> None:
+    """A server echoing a key into an id, a request id or a tool call id: the entry does not
+    hold it. The answer's own text is stored (and replayed) exactly."""
+    secret, carrier = leak
+    response = GenerateResponse(
+        outputs=[TextOutput(text), ToolCallOutput(ToolCall(carrier, "lookup", "{}"))],
+        finish_reason=carrier,
+        model="m",
+        provider="groq",
+        id=carrier,
+        request_id=carrier,
+        usage=Usage(1, 2, 3),
+    )
+    final = StreamChunk(
+        is_final=True, finish_reason="stop", request_id=carrier, tool_calls=(ToolCall(carrier, "f", "{}"),)
+    )
+    for stored in (encode_response(response), encode_stream([(text, "")], final, model="m", provider="groq")):
+        assert secret.encode() not in stored.replace(text.encode(), b"")
+        entry = Entry.decode(stored)
+        assert entry is not None
+        replayed = entry.response(0.0)
+        assert replayed.text == text and secret not in (replayed.request_id or "")

@@ -11,6 +11,7 @@ import redis
 
 from botticelli import GenerateRequest, GroqDriver
 from botticelli.cache import CachedDriver, CacheError, RedisCache, open_cache
+from botticelli.cache.codec import CHECKSUM_BYTES
 from botticelli.cache.redis_store import DEFAULT_PREFIX, masked_url
 from botticelli.emulator import Emulator
 
@@ -32,7 +33,7 @@ def key(n: int) -> str:
 
 async def test_layout_ttl_and_counters(redis_url: str, client: redis.Redis, emulator: Emulator) -> None:
     store = open_cache(redis_url)
-    assert isinstance(store, RedisCache) and DEFAULT_PREFIX == "botticelli:cache:v1:"
+    assert isinstance(store, RedisCache) and DEFAULT_PREFIX == "botticelli:cache:v2:"
     driver = CachedDriver(GroqDriver(MODEL, api_key=TEST_KEY, base_url=emulator.base_url), store, ttl=120)
     request = GenerateRequest.prompt("Hello", temperature=0)
     await driver.generate(request)
@@ -63,11 +64,11 @@ async def test_expired_keys_leave_the_stats(redis_url: str) -> None:
     store = RedisCache(redis_url)
     await store.set(key(1), b"x" * 100, ttl=0.15)
     await store.set(key(2), b"y" * 50)
-    assert (await store.stats()).bytes == 150
+    assert (await store.stats()).bytes == 150 + 2 * CHECKSUM_BYTES  # each value carries its checksum
     await asyncio.sleep(0.25)
     assert await store.get(key(1)) is None
     stats = await store.stats()
-    assert (stats.entries, stats.bytes) == (1, 50)
+    assert (stats.entries, stats.bytes) == (1, 50 + CHECKSUM_BYTES)
     await store.aclose()
 
 
@@ -108,17 +109,27 @@ async def test_maxmemory_is_the_size_bound(redis_url: str, client: redis.Redis) 
         client.config_set("maxmemory-policy", saved["maxmemory-policy"])
 
 
-async def test_unreachable_redis_is_a_cache_error(unused_tcp_port: int) -> None:
+async def test_unreachable_redis_misses_but_stats_say_why(unused_tcp_port: int) -> None:
+    """Lookups and stores absorb the failure (a miss, a dropped write); ``stats`` and ``clear``
+    report it, without the password."""
     store = RedisCache(f"redis://:hunter2pass@127.0.0.1:{unused_tcp_port}/0", timeout=1.0)
-    assert "hunter2pass" not in store.location and "***" in store.location
-    with pytest.raises(CacheError) as caught:
-        await store.get(key(1))
-    assert "hunter2pass" not in str(caught.value) and str(unused_tcp_port) in str(caught.value)
-    with pytest.raises(CacheError):
-        await store.stats()
-    await store.aclose()
+    try:
+        assert "hunter2pass" not in store.location and "***" in store.location
+        assert await store.get(key(1)) is None
+        await store.set(key(1), b"dropped")
+        assert store.errors == 1  # the set fell in the backoff after the failed get: skipped
+        await asyncio.sleep(0.3)  # past the first backoff: the next call tries Redis again
+        with pytest.raises(CacheError) as caught:
+            await store.stats()
+        assert "hunter2pass" not in str(caught.value) and str(unused_tcp_port) in str(caught.value)
+        with pytest.raises(CacheError):
+            await store.clear()
+    finally:
+        await store.aclose()
 
 
 def test_masked_url() -> None:
-    assert masked_url("redis://u:p@h:1/0") == "redis://u:***@h:1/0"
+    assert masked_url("redis://u:p@h:1/0") == "redis://***@h:1/0"
+    assert masked_url("redis://:p@ss@host:6379/0") == "redis://***@host:6379/0"
+    assert masked_url("redis://h:1/0?password=pw&db=2") == "redis://h:1/0?password=***&db=2"
     assert masked_url("redis://h:1/0") == "redis://h:1/0"

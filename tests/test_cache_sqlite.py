@@ -18,6 +18,7 @@ import pytest
 
 from botticelli import GenerateRequest, GroqDriver
 from botticelli.cache import CachedDriver, CachedResponse, SQLiteCache, open_cache
+from botticelli.cache.codec import ENTRY_VERSION
 from botticelli.cache.sqlite import SCHEMA_VERSION
 from botticelli.emulator import Emulator
 
@@ -128,7 +129,7 @@ def test_a_file_of_another_schema_version_is_reset(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(entries)")]
-    assert columns == ["key", "value", "size", "expires", "accessed"]
+    assert columns == ["key", "value", "checksum", "size", "expires", "accessed"]
 
 
 def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,7 +235,7 @@ def test_concurrent_writer_processes(tmp_path: Path, emulator: Emulator) -> None
     for n in range(10):
         assert found.pop(f"shared{n:058x}") == f"shared:{n}:".encode() * 20
     assert len(found) == 5  # the driver's answers, one per question
-    assert all(orjson.loads(v)["v"] == 1 for v in found.values())
+    assert all(orjson.loads(v)["v"] == ENTRY_VERSION for v in found.values())
     assert counters["entries"] == len(rows) and counters["bytes"] == sum(s for _, _, s in rows)
     assert counters["hits"] + counters["misses"] == workers * (150 + 5)
 

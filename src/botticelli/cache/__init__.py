@@ -10,6 +10,10 @@ Which store ``open_cache()`` / ``CachedDriver(driver)`` use: the argument, else
 ``$BOTTICELLI_CACHE_URL`` (a ``redis://`` URL or a file path), else the SQLite file
 ``$BOTTICELLI_CACHE_DIR/responses.sqlite3``, else ``$XDG_CACHE_HOME/botticelli/...``, else
 ``~/.cache/botticelli/responses.sqlite3``.
+
+Every stored entry carries a checksum over its key, expiry and bytes; what does not verify on
+read is a miss and is deleted. A store that fails (a damaged or read-only file, Redis down or
+hanging) never fails a request: lookups miss and writes are dropped, with one warning.
 """
 
 from __future__ import annotations

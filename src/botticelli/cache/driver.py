@@ -3,8 +3,11 @@
 A hit never reaches the provider. Only deterministic requests (temperature 0 or a fixed seed)
 are cached unless ``cache_all=True``; failed requests are never stored. A stream is stored when
 its final chunk arrives and replays chunk for chunk; a stored ``generate`` answers a stream and
-vice versa (see ``keys``). The cache store failing never fails a request: the request goes to
-the provider and the failure is logged (``stats.errors`` counts them).
+vice versa (see ``keys``). The cache store failing never fails a request: the built-in stores
+answer a miss and drop the write themselves, with one warning per outage (``cache.errors``
+counts those); a ``CacheError`` from any other store is handled the same way here
+(``stats.errors`` counts those). An entry that verifies but does not decode is a miss and is
+discarded from the store.
 
 Concurrent identical requests in one process share one provider call (the first one asks, the
 others wait for its answer), so a batch with duplicate prompts pays for each prompt once.
@@ -38,8 +41,10 @@ class DriverCacheStats:
     misses: int = 0
     bypassed: int = 0  # not cacheable: non-deterministic without cache_all, or an unkeyable extra
     coalesced: int = 0  # answered by an identical request already in flight
-    stored: int = 0
-    errors: int = 0  # cache store failures (the requests still went through)
+    stored: int = 0  # answers handed to the store (a failing built-in store drops them)
+    # CacheErrors a store raised (the requests still went through); the built-in stores raise
+    # none from lookups and stores: they count their own failures in ``cache.errors``
+    errors: int = 0
 
 
 class _HitFlag:
@@ -102,6 +107,7 @@ class CachedDriver(Driver):
         self.last_hit = False  # whether the most recent generate() was answered by the cache
         self._keys = KeyScope(scope_of(driver))
         self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
+        self._warned = False  # a raising store's outage was already logged
 
     def key(self, request: GenerateRequest) -> str | None:
         """The request's cache key, or ``None`` if this driver would not cache it."""
@@ -113,17 +119,32 @@ class CachedDriver(Driver):
         try:
             return await self.cache.get(key)
         except CacheError as exc:
-            self.stats.errors += 1
-            log.warning("cache lookup failed, asking the provider: %s", exc)
+            self._failed("cache lookup failed, asking the provider: %s", exc)
             return None
+
+    def _failed(self, message: str, exc: CacheError) -> None:
+        """One warning per run of failures of a store that raises (the built-in ones don't)."""
+        self.stats.errors += 1
+        if self._warned:
+            log.debug(message, exc)
+        else:
+            self._warned = True
+            log.warning(message, exc)
+
+    async def _discard(self, key: str) -> None:
+        """An entry that verified but did not decode: remove it so it stops costing lookups."""
+        try:
+            await self.cache.discard(key)
+        except CacheError as exc:
+            self._failed("cache discard failed: %s", exc)
 
     async def _store(self, key: str, value: bytes) -> None:
         try:
             await self.cache.set(key, value, self.ttl)
         except CacheError as exc:
-            self.stats.errors += 1
-            log.warning("cache store failed; the answer was not cached: %s", exc)
+            self._failed("cache store failed; the answer was not cached: %s", exc)
             return
+        self._warned = False
         self.stats.stored += 1
 
     def _hit(self, value: bytes, started: float) -> GenerateResponse | None:
@@ -140,10 +161,12 @@ class CachedDriver(Driver):
             self.last_hit = False
             return await self.driver.generate(request)
         value = await self._lookup(key)
-        if value is not None and (hit := self._hit(value, started)) is not None:
-            self.stats.hits += 1
-            self.last_hit = True
-            return hit
+        if value is not None:
+            if (hit := self._hit(value, started)) is not None:
+                self.stats.hits += 1
+                self.last_hit = True
+                return hit
+            await self._discard(key)
         loop = asyncio.get_running_loop()
         future = self._inflight.get(key)
         while future is not None and future.get_loop() is loop:
@@ -192,6 +215,8 @@ class CachedDriver(Driver):
     ) -> AsyncGenerator[StreamChunk, None]:
         value = await self._lookup(key)
         entry = Entry.decode(value) if value is not None else None
+        if value is not None and entry is None:
+            await self._discard(key)
         if entry is not None:
             self.stats.hits += 1
             flag.hit = True

@@ -5,8 +5,9 @@ A key is ``sha256`` (hex) over a versioned canonical document::
     b"botticelli-cache/1\\n" + scope + b"\\n" + request
 
 * ``scope``: orjson with sorted keys of ``{"provider", "base_url", "model"}`` of the driver.
-  ``base_url`` is the server's URL with any ``user:password@`` part removed (for drivers without
-  a URL, e.g. the local one, the model file path, else the driver's class name).
+  ``base_url`` is the server's URL with any ``user:password@`` part removed, however many
+  ``@`` the password holds, and any registered key value masked (for drivers without a URL,
+  e.g. the local one, the model file path, else the driver's class name).
 * ``request``: orjson with sorted keys of the messages (role, each input's kind, text, URL,
   MIME type, name and the sha256 of its bytes, tool calls) and every generation parameter
   (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``, ``extra``); numbers that
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from ..drivers.base import Driver
+from ..errors import redact
 from ..types import GenerateRequest, Input, Message
 
 __all__ = ["KEY_VERSION", "KeyScope", "is_deterministic", "request_document", "scope_of"]
@@ -88,10 +89,10 @@ def request_document(request: GenerateRequest) -> bytes:
 
 
 def _strip_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    """The URL without its credentials, by the one scrubber (``errors.redact``, which masks
+    everything up to the last ``@`` before the path); the mask is then dropped so a URL with and
+    without credentials share a key. A URL without secrets is returned unchanged."""
+    return redact(url).replace("://***@", "://", 1)
 
 
 def scope_of(driver: Driver) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """``botticelli cache stats`` and ``botticelli cache clear``: look at or empty the response cache.
 
 The store is ``--url``, else ``$BOTTICELLI_CACHE_URL``, else the default SQLite file (see
-``botticelli.cache``). ``stats`` never creates a cache file that is not there yet.
+``botticelli.cache``). ``stats`` never creates a cache file that is not there yet. A store that
+cannot be used (unreachable Redis, a damaged or read-only file) is one error line, exit 1; URLs
+are printed with their credentials masked.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import click
 from . import output
 
 if TYPE_CHECKING:
-    from ..cache import CacheStats
+    from ..cache import CacheBackend, CacheStats
 
 _URL_HELP = "A redis:// URL or a SQLite file path. [env: BOTTICELLI_CACHE_URL; default: the user cache dir]"
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -48,10 +50,24 @@ def _missing_file(target: str) -> bool:
     return bool(path) and "://" not in path and not Path(path).expanduser().exists()
 
 
-async def _stats(target: str) -> CacheStats:
+def _open(target: str) -> CacheBackend:
+    """The store, without the warning an unusable SQLite file logs: ``stats`` and ``clear``
+    raise a ``CacheError`` saying the same, which the CLI prints as its one error line."""
+    import logging
+
     from ..cache import open_cache
 
-    store = open_cache(target)
+    log = logging.getLogger("botticelli.cache")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return open_cache(target)
+    finally:
+        log.setLevel(level)
+
+
+async def _stats(target: str) -> CacheStats:
+    store = _open(target)
     try:
         return await store.stats()
     finally:
@@ -59,9 +75,7 @@ async def _stats(target: str) -> CacheStats:
 
 
 async def _clear(target: str) -> int:
-    from ..cache import open_cache
-
-    store = open_cache(target)
+    store = _open(target)
     try:
         return await store.clear()
     finally:
