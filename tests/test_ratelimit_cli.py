@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from botticelli import GenerateRequest, GroqDriver, Message, _defaults
+from botticelli.cli import output
 from botticelli.cli.limits import limits
 from botticelli.emulator import Emulator
 from botticelli.ratelimit import clear_registry, notices_to
@@ -60,8 +61,11 @@ def test_limits_shows_shared_usage_from_redis(
         driver = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, plan="free", redis_url=redis_url)
 
         async def three() -> None:
-            for _ in range(3):
-                await driver.generate(GenerateRequest([Message.user("hi")], max_tokens=4))
+            try:
+                for _ in range(3):
+                    await driver.generate(GenerateRequest([Message.user("hi")], max_tokens=4))
+            finally:
+                await driver.aclose()
 
         asyncio.run(three())
         clear_registry()  # another process: only Redis knows what was used
@@ -86,10 +90,30 @@ async def test_wait_notice_is_one_line(api_key: str, monkeypatch: pytest.MonkeyP
             )
             request = GenerateRequest([Message.user("hi")], max_tokens=4)
             logging.getLogger("botticelli.ratelimit").setLevel(logging.INFO)
-            await asyncio.gather(*(driver.generate(request) for _ in range(32)))
+            try:
+                await asyncio.gather(*(driver.generate(request) for _ in range(32)))
+            finally:
+                await driver.aclose()
     finally:
         undo()
     waits = [line for line in lines if line.startswith("waiting")]
     assert len(waits) == 1, lines
     assert "requests per minute (30, free plan)" in waits[0]
     assert "BOTTICELLI_GROQ_PLAN=developer" in waits[0] and "\n" not in waits[0]
+
+
+def test_limits_says_when_the_plan_is_only_assumed() -> None:
+    result = CliRunner().invoke(limits, ["-m", MODEL])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("plan: free (assumed") and "BOTTICELLI_GROQ_PLAN=developer" in first
+    assert "free plan (assumed)" in result.output and "free plan, assumed" in result.output
+
+
+def test_limits_with_a_malformed_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOTTICELLI_REDIS_URL", "redis://user:hunter2hunter2@cache:notaport/0")
+    result = CliRunner().invoke(limits, ["--plan", "free"])
+    assert isinstance(result.exception, output.Failure)  # app.py prints it as one error line
+    message = result.exception.message
+    assert message.startswith("BOTTICELLI_REDIS_URL:") and "not a usable Redis URL" in message
+    assert "hunter2hunter2" not in message and "cache:notaport" in message

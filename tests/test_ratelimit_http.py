@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,8 +20,16 @@ MODEL = "openai/gpt-oss-20b"
 REQUEST = GenerateRequest([Message.user("Say hi")], max_tokens=8)
 
 
+_open: list[GroqDriver] = []
+
+
 @pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
+async def _fresh_registry() -> AsyncIterator[None]:
+    """A fresh registry per test; every driver a test made is closed after it (no socket left)."""
+    clear_registry()
+    yield
+    while _open:
+        await _open.pop().aclose()
     clear_registry()
 
 
@@ -29,7 +38,9 @@ def chat_requests(emu: Emulator) -> int:
 
 
 def driver(emu: Emulator, key: str, **options: object) -> GroqDriver:
-    return GroqDriver(MODEL, api_key=key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+    made = GroqDriver(MODEL, api_key=key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+    _open.append(made)
+    return made
 
 
 async def test_60_rpm_150_queued_requests_get_no_429(api_key: str) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,9 +24,23 @@ MODEL = "openai/gpt-oss-20b"
 REQUEST = GenerateRequest([Message.user("Say hi")], max_tokens=8)
 
 
+_open: list[GroqDriver] = []
+
+
 @pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
+async def _fresh_registry() -> AsyncIterator[None]:
+    """A fresh registry per test; every driver a test made is closed after it (no socket left)."""
     clear_registry()
+    yield
+    while _open:
+        await _open.pop().aclose()
+    clear_registry()
+
+
+def make_driver(emu: Emulator, key: str, **options: object) -> GroqDriver:
+    made = GroqDriver(MODEL, api_key=key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+    _open.append(made)
+    return made
 
 
 async def test_script_matches_the_local_arithmetic(redis_url: str) -> None:
@@ -51,13 +66,14 @@ async def test_script_matches_the_local_arithmetic(redis_url: str) -> None:
     no_rpd = RateLimits(rpm=30, tpm=1000)  # the same buckets, without the used-up daily one
     after = await state.reserve(no_rpd.capacities(), no_rpd.rates(), (1, 1, 0, 0), 0.0, 60.0)
     assert after[0] == OK and after[1] == pytest.approx(2.0, abs=0.1) and after[2] == 4  # held by the block
+    state.close()
 
 
 async def test_redis_key_holds_no_api_key(redis_url: str, api_key: str) -> None:
     import redis
 
     with Emulator() as emu:
-        groq = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, plan="free", redis_url=redis_url)
+        groq = make_driver(emu, api_key, plan="free", redis_url=redis_url)
         await groq.generate(REQUEST)
         status = groq.rate_limit_status()
     assert status is not None and status.shared == "redis"
@@ -71,9 +87,9 @@ async def test_retry_after_reaches_other_limiters_through_redis(redis_url: str, 
     scale = 0.05
     with Emulator(limits={"rpm": 60}, window_scale=scale) as emu:
         options = {"plan": "unlimited", "limits": {"rpm": 60, "window_scale": scale}, "redis_url": redis_url}
-        first = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+        first = make_driver(emu, api_key, **options)
         clear_registry()
-        second = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+        second = make_driver(emu, api_key, **options)
         assert first.limiter is not second.limiter
         emu.inject(Fault("rate_limit", retry_after=1.0))
         await first.generate(REQUEST)  # 429, waits 1 s, retries
@@ -86,11 +102,11 @@ async def test_retry_after_reaches_other_limiters_through_redis(redis_url: str, 
 async def test_daily_quota_shared(redis_url: str, api_key: str) -> None:
     with Emulator() as emu:
         options = {"plan": "unlimited", "limits": {"rpd": 2}, "redis_url": redis_url}
-        first = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+        first = make_driver(emu, api_key, **options)
         await first.generate(REQUEST)
         await first.generate(REQUEST)
         clear_registry()
-        second = GroqDriver(MODEL, api_key=api_key, base_url=emu.base_url, **options)  # type: ignore[arg-type]
+        second = make_driver(emu, api_key, **options)
         with pytest.raises(RateLimitError) as caught:
             await second.generate(REQUEST)
         assert caught.value.daily
@@ -164,8 +180,8 @@ def test_two_processes_share_one_limit(redis_url: str, api_key: str) -> None:
     assert elapsed >= minimum * 0.95, elapsed
 
 
-def test_asyncio_loop_clients_are_per_loop(redis_url: str) -> None:
-    """The blocking API runs drivers on another loop: each loop gets its own Redis client."""
+def test_shared_state_works_from_any_event_loop(redis_url: str) -> None:
+    """The blocking API runs drivers on other loops: the state's client belongs to none of them."""
     state = RedisState(redis_url, "botticelli:test:loops", ttl=600)
     limits = RateLimits(rpm=10)
     caps, rates = limits.capacities(), limits.rates()
@@ -173,3 +189,4 @@ def test_asyncio_loop_clients_are_per_loop(redis_url: str) -> None:
         verdict = asyncio.run(state.reserve(caps, rates, (1, 1, 0, 0), 0.0, 60.0))
         assert verdict[0] == OK
     assert state.peek(caps, rates)[0][RPM] == pytest.approx(8, abs=0.1)
+    state.close()

@@ -23,7 +23,7 @@ from botticelli.ratelimit import (
     resolve_plan,
 )
 from botticelli.ratelimit.buckets import BLOCKED, NONE, OK, REFUSED, LocalState
-from botticelli.ratelimit.limiter import Limiter
+from botticelli.ratelimit.limiter import CONFIRMATIONS, Limiter
 from botticelli.ratelimit.spec import RPD, RPM, TPM, layer_from_mapping, merge
 
 MODEL = "openai/gpt-oss-20b"
@@ -378,9 +378,14 @@ async def test_headers_reveal_the_developer_plan(caplog: pytest.LogCaptureFixtur
     assert by_kind["tpm"].used == pytest.approx(1000, abs=1)
 
 
-async def test_headers_lower_a_catalog_limit_without_a_plan_match() -> None:
+async def test_headers_lower_a_catalog_limit_once_confirmed() -> None:
+    """A limit no plan of the catalog has is adopted only when several responses agree."""
     limiter = make(RateLimits(rpm=30, rpd=1000, tpm=8000, tpd=200000))
-    await limiter.observe({"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "6000"})
+    headers = {"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "6000"}
+    for _ in range(CONFIRMATIONS - 1):
+        await limiter.observe(headers)
+    assert limiter.limits.tpm == 8000 and limiter.sources["tpm"] == "free plan"
+    await limiter.observe(headers)
     assert limiter.plan == "free" and limiter.limits.tpm == 6000
     assert limiter.sources["tpm"] == "server headers"
 

@@ -23,7 +23,7 @@ from . import output
     "--plan",
     default=None,
     metavar="PLAN",
-    help="free, developer or unlimited; default: BOTTICELLI_GROQ_PLAN, botticelli.toml, free.",
+    help="free, developer or unlimited; default: BOTTICELLI_GROQ_PLAN, botticelli.toml, else free (assumed).",
 )
 @click.option(
     "--probe",
@@ -45,7 +45,7 @@ def limits(models: tuple[str, ...], plan: str | None, probe: bool) -> int:
     """
     from .. import _defaults
     from ..config import config_path, env_value
-    from ..errors import BotticelliError
+    from ..errors import BotticelliError, redact
     from ..ratelimit import limiter_for, resolve_plan
 
     try:
@@ -58,15 +58,24 @@ def limits(models: tuple[str, ...], plan: str | None, probe: bool) -> int:
     if root.endswith(_defaults.GROQ_API_PREFIX):
         root = root[: -len(_defaults.GROQ_API_PREFIX)]
     path = config_path()
+    if where == "default":  # nobody chose it: say so, and how to choose
+        other = "developer" if chosen != "developer" else "free"
+        where = (
+            f"assumed, not set by --plan, BOTTICELLI_GROQ_PLAN or botticelli.toml; set "
+            f"BOTTICELLI_GROQ_PLAN={other} or pass --plan {other} if your organisation is on it"
+        )
     click.echo(f"plan: {chosen} ({where}); config: {path or 'no botticelli.toml'}")
     for name in names:
-        if probe:
-            _probe(name, plan)
-        limiter = limiter_for("groq", name, base_url=root, api_key=key, plan=plan, with_plans=True)
+        try:
+            if probe:
+                _probe(name, plan)
+            limiter = limiter_for("groq", name, base_url=root, api_key=key, plan=plan, with_plans=True)
+        except BotticelliError as exc:  # e.g. a malformed BOTTICELLI_REDIS_URL (credentials hidden)
+            raise output.Failure(redact(str(exc))) from None
         if limiter is None:
             click.echo(f"groq {name}: no client-side limits (plan unlimited)")
             continue
-        click.echo(str(limiter.status()))
+        click.echo(redact(str(limiter.status())))
     return 0
 
 

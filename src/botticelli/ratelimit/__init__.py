@@ -7,8 +7,10 @@
 One ``Limiter`` per (provider, server, key, model): requests and tokens per minute and per day
 as continuously refilling buckets (what Groq's reset headers describe), plus concurrent requests.
 Limits come from ``limits=``, ``botticelli.toml``, the catalog for the plan, and the live
-``x-ratelimit-*`` headers; with ``BOTTICELLI_REDIS_URL`` the buckets live in Redis and every
-process on the quota shares them. See ``limiter.py`` for how a request flows through it.
+``x-ratelimit-*`` headers (sanity-checked: one odd response cannot poison it); with
+``BOTTICELLI_REDIS_URL`` the buckets live in Redis and every process on the quota shares them,
+falling back to in-process limits while Redis is unreachable. Token estimates come from the
+request itself (``estimate.prompt_tokens``). See ``limiter.py`` for how a request flows through it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from .estimate import prompt_tokens
 from .limiter import Limiter, logger
 from .registry import clear_registry, fingerprint, limiter_for, resolve_limits, resolve_plan
 from .spec import KINDS, NAMES, RateLimits
@@ -33,6 +36,7 @@ __all__ = [
     "format_seconds",
     "limiter_for",
     "notices_to",
+    "prompt_tokens",
     "resolve_limits",
     "resolve_plan",
 ]

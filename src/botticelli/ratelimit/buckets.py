@@ -121,16 +121,21 @@ class LocalState:
             return max(go, self._blocked) - now
 
     def adjust(self, caps: Vector, rates: Vector, deltas: Vector) -> None:
-        """Add ``deltas`` to the levels: positive gives back (estimate above usage, a request the
-        server refused), negative charges more (usage above the estimate)."""
+        """Add ``deltas`` to the levels: positive gives back (estimate above usage, a failed
+        attempt), negative charges more (usage above the estimate). A charge can empty a bucket
+        but never puts it in debt (only queued reservations do): however wrong a reported usage,
+        the next request waits at most one window for it."""
         with self._lock:
             now = self._clock()
             for k in range(4):
-                if caps[k] > 0 and deltas[k]:
+                delta = deltas[k]
+                if caps[k] > 0 and delta:
                     level = self._refill(k, caps[k], rates[k], now)
-                    self._levels[k] = min(caps[k], level + deltas[k])
-                    if deltas[k] > 0:
-                        self._credit[k] += deltas[k]
+                    if delta > 0:
+                        self._levels[k] = min(caps[k], level + delta)
+                        self._credit[k] += delta
+                    else:
+                        self._levels[k] = max(level + delta, min(level, 0.0))
 
     def sync(self, caps: Vector, rates: Vector, targets: Sequence[float | None]) -> None:
         """Lower levels to what the server reports as remaining (another process, another tool

@@ -4,29 +4,33 @@ the server's clock (``TIME``), so hosts with skewed clocks still agree.
 
 Same arithmetic and verdicts as ``LocalState`` (buckets.py): keep the two in step. Requires the
 ``redis`` extra (``pip install 'botticelli[redis]'``); imported only when a Redis URL is set.
+
+Calls go through one thread-safe synchronous client in a worker thread (``asyncio.to_thread``):
+it belongs to no event loop, so the blocking API's loops and ``asyncio.run`` leave no client
+behind, and every call is bounded (socket timeouts, no retries, and a hard ``wait_for``) so a
+dead or black-holed Redis costs at most ``HARD_TIMEOUT`` before the limiter degrades to
+in-process limits (limiter.py). A failure is a ``SharedStateError``, never a configuration error;
+only a malformed URL is one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import threading
+import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlsplit
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, redact
 from .buckets import OK, Vector, Verdict
 
-if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
+#: Seconds a connect or a reply may take (Redis answers a script in well under a millisecond).
+SOCKET_TIMEOUT = 0.5
+#: Seconds any awaited call takes at most, whatever the socket layer does.
+HARD_TIMEOUT = 1.0
+_SCHEMES = ("redis", "rediss", "unix")
 
-# KEYS[1]: the state hash. ARGV[1]: op; ARGV[2..9]: cap1..4, rate1..4; then per op:
-#   reserve: amount1..4, margin, max_daily_wait -> {status, wait, kind, shift}
-#   adjust:  delta1..4
-#   sync:    target1..4 ("" = unknown)
-#   block:   seconds
-#   peek:    -> {level1..4, blocked_for, shift}
-# ARGV[last]: ttl in seconds for the hash. Numbers go back as strings: Lua would truncate floats.
 _SCRIPT = """
 local key = KEYS[1]
 local op = ARGV[1]
@@ -75,6 +79,20 @@ local function store()
   redis.call('HSET', key, unpack(out))
   redis.call('EXPIRE', key, ttl)
 end
+-- Every op ends its reply with the levels and the block, so the caller always has the last
+-- known shared state (status displays read it without a round trip).
+local function tail(out)
+  for k = 1, 4 do
+    if caps[k] > 0 and levels[k] ~= nil then
+      table.insert(out, string.format('%.17g', levels[k]))
+    else
+      table.insert(out, '0')
+    end
+  end
+  table.insert(out, string.format('%.17g', math.max(0, blocked - now)))
+  table.insert(out, string.format('%.17g', shift))
+  return out
+end
 if op == 'reserve' then
   local margin = tonumber(ARGV[14])
   local max_daily = tonumber(ARGV[15])
@@ -96,24 +114,30 @@ if op == 'reserve' then
   end
   for _, k in ipairs({2, 4}) do
     if caps[k] > 0 and waits[k] > max_daily then
-      return {'1', string.format('%.17g', waits[k]), tostring(k - 1), string.format('%.17g', shift)}
+      return tail({'1', string.format('%.17g', waits[k]), tostring(k - 1), string.format('%.17g', shift)})
     end
   end
   for k = 1, 4 do
     if caps[k] > 0 then levels[k] = levels[k] - math.min(tonumber(ARGV[9 + k]), caps[k]) end
   end
   store()
-  return {'0', string.format('%.17g', math.max(wait, 0)), tostring(binding), string.format('%.17g', shift)}
+  local head = {'0', string.format('%.17g', math.max(wait, 0)), tostring(binding)}
+  table.insert(head, string.format('%.17g', shift))
+  return tail(head)
 elseif op == 'adjust' then
   for k = 1, 4 do
     local d = tonumber(ARGV[9 + k])
     if caps[k] > 0 then
       local level = refill(k)
-      if d ~= 0 then levels[k] = math.min(caps[k], level + d) end
+      if d > 0 then
+        levels[k] = math.min(caps[k], level + d)
+      elseif d < 0 then
+        levels[k] = math.max(level + d, math.min(level, 0))
+      end
     end
   end
   store()
-  return 'ok'
+  return tail({})
 elseif op == 'sync' then
   for k = 1, 4 do
     if caps[k] > 0 then
@@ -123,7 +147,7 @@ elseif op == 'sync' then
     end
   end
   store()
-  return 'ok'
+  return tail({})
 elseif op == 'block' then
   local untl = now + tonumber(ARGV[10])
   for k = 1, 4 do
@@ -138,23 +162,28 @@ elseif op == 'block' then
     shift = shift + extension
   end
   store()
-  return 'ok'
+  return tail({})
 elseif op == 'peek' then
-  local out = {}
   for k = 1, 4 do
-    if caps[k] > 0 then table.insert(out, string.format('%.17g', refill(k))) else table.insert(out, '0') end
+    if caps[k] > 0 then refill(k) end
   end
-  table.insert(out, string.format('%.17g', math.max(0, blocked - now)))
-  table.insert(out, string.format('%.17g', shift))
-  return out
+  return tail({})
 end
 return redis.error_reply('unknown op ' .. op)
 """
 
 
+class SharedStateError(Exception):
+    """One call to the shared state failed (unreachable, timed out, refused); the limiter goes on
+    with in-process limits."""
+
+
 def _redis_module() -> Any:
     try:
-        import redis.asyncio
+        import redis
+        import redis.backoff
+        import redis.connection
+        import redis.retry
     except ImportError:  # pragma: no cover - depends on the installation
         raise ConfigurationError(
             "a Redis URL is set for shared rate limits but the redis package is missing: "
@@ -163,47 +192,101 @@ def _redis_module() -> Any:
     return redis
 
 
+def check_url(url: str, where: str) -> None:
+    """Raise ``ConfigurationError`` naming ``where`` (the variable or argument the URL came from)
+    unless ``url`` is a Redis URL redis-py can use; credentials never appear in the message."""
+    module = _redis_module()
+    reason = ""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in _SCHEMES:
+            reason = f"the scheme must be one of {', '.join(s + '://' for s in _SCHEMES)}"
+        else:
+            _ = parts.port  # "host:notaport" and out-of-range ports raise here
+            module.connection.parse_url(url)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc) or type(exc).__name__
+    if reason:
+        raise ConfigurationError(
+            f"{where}: {redact(url)!r} is not a usable Redis URL for shared rate limits ({reason}); "
+            "expected redis://host[:port][/db] (with user:password@ before the host if it needs "
+            "them), rediss://... or unix:///path"
+        )
+
+
 def _fmt(values: Sequence[float]) -> list[str]:
     return [repr(float(v)) for v in values]
 
 
-class RedisState:
-    """Bucket levels of one limiter, shared through Redis at ``url`` under ``key``."""
+def _floats(raw: Sequence[Any]) -> list[float]:
+    return [float(x.decode() if isinstance(x, bytes) else x) for x in raw]
 
-    def __init__(self, url: str, key: str, ttl: float) -> None:
+
+#: What the last call saw: levels, seconds blocked, monotonic time, caps and rates then.
+Snapshot = tuple[list[float], float, float, Vector, Vector]
+
+
+class RedisState:
+    """Bucket levels of one limiter, shared through Redis at ``url`` under ``key``. ``where``
+    names the setting the URL came from, for the error a malformed one raises."""
+
+    def __init__(self, url: str, key: str, ttl: float, *, where: str = "redis_url") -> None:
         self._module = _redis_module()
+        check_url(url, where)
         self.url = url
         self.key = key
         self._ttl = str(max(60, int(ttl)))
-        # A redis.asyncio client belongs to the event loop that made it (like httpx2 pools).
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._sync: Any = None
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._script: Any = None
         self._shift = 0.0
+        self.snapshot: Snapshot | None = None
 
-    def _script(self) -> Any:
-        loop = asyncio.get_running_loop()
-        script = self._clients.get(loop)
-        if script is None:
-            client: redis.asyncio.Redis = self._module.asyncio.Redis.from_url(self.url)
-            script = self._clients[loop] = client.register_script(_SCRIPT)
-        return script
+    def _options(self) -> dict[str, Any]:
+        module = self._module
+        return {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": SOCKET_TIMEOUT,
+            "retry": module.retry.Retry(module.backoff.NoBackoff(), 0),
+        }
 
-    async def _call(self, op: str, caps: Vector, rates: Vector, *extra: str) -> Any:
+    def _run(self, args: list[str]) -> list[Any]:
+        """One script call on the shared client (blocking: runs in a worker thread)."""
+        with self._lock:
+            if self._script is None:
+                self._client = self._module.Redis.from_url(self.url, **self._options())
+                self._script = self._client.register_script(_SCRIPT)
+            script = self._script
+        try:
+            return list(script(keys=[self.key], args=args))
+        except (self._module.RedisError, OSError, ValueError) as exc:
+            raise SharedStateError(redact(str(exc) or type(exc).__name__)) from None
+
+    def _remember(self, raw: Sequence[Any], caps: Vector, rates: Vector) -> list[float]:
+        values = _floats(raw)
+        tail = values[-6:]
+        self._shift = tail[5]
+        self.snapshot = (tail[:4], tail[4], time.monotonic(), caps, rates)
+        return values
+
+    async def _call(self, op: str, caps: Vector, rates: Vector, *extra: str) -> list[float]:
         args = [op, *_fmt(caps), *_fmt(rates), *extra, self._ttl]
         try:
-            return await self._script()(keys=[self.key], args=args)
-        except self._module.RedisError as exc:
-            raise ConfigurationError(
-                f"shared rate limits: Redis at {_safe(self.url)} failed: {exc}"
-            ) from None
+            raw = await asyncio.wait_for(asyncio.to_thread(self._run, args), HARD_TIMEOUT)
+        except TimeoutError:
+            raise SharedStateError(f"no answer within {HARD_TIMEOUT:g} s") from None
+        except RuntimeError as exc:  # no worker thread to be had (interpreter shutting down)
+            raise SharedStateError(str(exc)) from None
+        return self._remember(raw, caps, rates)
 
     async def reserve(
         self, caps: Vector, rates: Vector, amounts: Vector, margin: float, max_daily_wait: float
     ) -> Verdict:
-        raw = await self._call("reserve", caps, rates, *_fmt(amounts), repr(margin), repr(max_daily_wait))
-        status, wait, kind, shift = (x.decode() if isinstance(x, bytes) else str(x) for x in raw)
-        self._shift = float(shift)
-        return (OK if status == "0" else 1), float(wait), int(kind), self._shift, None
+        values = await self._call(
+            "reserve", caps, rates, *_fmt(amounts), repr(float(margin)), repr(float(max_daily_wait))
+        )
+        status, wait, kind, shift = values[:4]
+        return (OK if status == 0 else 1), wait, int(kind), shift, None
 
     async def adjust(self, caps: Vector, rates: Vector, deltas: Vector) -> None:
         await self._call("adjust", caps, rates, *_fmt(deltas))
@@ -212,36 +295,44 @@ class RedisState:
         await self._call("sync", caps, rates, *("" if t is None else repr(float(t)) for t in targets))
 
     async def block(self, caps: Vector, rates: Vector, seconds: float) -> None:
-        await self._call("block", caps, rates, repr(seconds), "0", "0", "0")
+        await self._call("block", caps, rates, repr(float(seconds)), "0", "0", "0")
 
     async def current_shift(self, caps: Vector, rates: Vector) -> float:
         """The shared shift now (one round trip; only sleepers call it, after their sleep)."""
         return (await self.apeek(caps, rates))[2]
 
     async def apeek(self, caps: Vector, rates: Vector) -> tuple[list[float], float, float]:
-        raw = await self._call("peek", caps, rates)
-        values = [float(x.decode() if isinstance(x, bytes) else x) for x in raw]
+        values = await self._call("peek", caps, rates)
         return values[:4], values[4], values[5]
 
     def peek(self, caps: Vector, rates: Vector) -> tuple[list[float], float]:
-        """Blocking read for status displays (sync callers, the CLI)."""
-        if self._sync is None:
-            client = self._module.Redis.from_url(self.url)
-            self._sync = client.register_script(_SCRIPT)
+        """Blocking read for status displays when no event loop runs in this thread (the CLI):
+        a short-lived client with short timeouts, closed before returning."""
         args = ["peek", *_fmt(caps), *_fmt(rates), self._ttl]
         try:
-            raw = self._sync(keys=[self.key], args=args)
-        except self._module.RedisError as exc:
-            raise ConfigurationError(
-                f"shared rate limits: Redis at {_safe(self.url)} failed: {exc}"
-            ) from None
-        values = [float(x.decode() if isinstance(x, bytes) else x) for x in raw]
+            with self._module.Redis.from_url(self.url, **self._options()) as client:
+                raw = client.register_script(_SCRIPT)(keys=[self.key], args=args)
+        except (self._module.RedisError, OSError, ValueError) as exc:
+            raise SharedStateError(redact(str(exc) or type(exc).__name__)) from None
+        values = self._remember(raw, caps, rates)
         return values[:4], values[4]
 
+    def last_known(self, caps: Vector, rates: Vector) -> tuple[list[float], float, float] | None:
+        """The levels the last call saw, refilled for the time since (no round trip): what a
+        status display inside an event loop shows. ``None`` before the first call. Returns
+        (levels, blocked for, seconds since the read)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        levels, blocked, at, _, _ = snapshot
+        age = max(0.0, time.monotonic() - at)
+        refill = max(0.0, age - blocked)
+        now = [min(caps[k], levels[k] + refill * rates[k]) if caps[k] > 0 else 0.0 for k in range(4)]
+        return now, max(0.0, blocked - age), age
 
-def _safe(url: str) -> str:
-    """The URL without a password."""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    def close(self) -> None:
+        """Close the shared client (a later call opens a new one)."""
+        with self._lock:
+            client, self._client, self._script = self._client, None, None
+        if client is not None:
+            client.close()

@@ -4,7 +4,9 @@ Order, first wins per limit: the ``limits=`` argument, ``botticelli.toml`` (one 
 plan, one model on any plan, the plan, the provider), the catalog's numbers for the plan, and at
 run time the server's ``x-ratelimit-*`` headers (which replace catalog numbers and can only
 lower configured ones). The plan: ``plan=``, else ``BOTTICELLI_<PROVIDER>_PLAN``, else the toml,
-else ``free``; ``unlimited`` means no catalog limits (and no limiter unless limits are set).
+else ``free``, only assumed (source "default": requests are not refused for size on its numbers
+and messages say how to set it); ``unlimited`` means no catalog limits (and no limiter unless
+limits are set).
 
 Drivers on the same (provider, server, key, model, configuration) share one limiter per process,
 so two drivers on one key do not each spend the whole quota. Registry and Redis keys hold a short
@@ -22,7 +24,7 @@ from typing import Any
 from .. import _defaults, catalog
 from ..config import config_table, load_config
 from ..errors import ConfigurationError
-from .limiter import Limiter
+from .limiter import ASSUMED, Limiter
 from .spec import KINDS, RPD, TPM, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
 
 LimitsArg = Mapping[str, Any] | RateLimits | None
@@ -104,18 +106,26 @@ def resolve_limits(
 def redis_url_for(provider: str, redis_url: str | None) -> str | None:
     """``redis_url=``, else ``BOTTICELLI_REDIS_URL``, else the toml (provider table, then
     ``[ratelimit]``); ``None``: in-process limits."""
+    return redis_setting(provider, redis_url)[0]
+
+
+def redis_setting(provider: str, redis_url: str | None) -> tuple[str | None, str]:
+    """(the Redis URL or ``None``, the setting it came from), so an error can name the setting."""
     if redis_url:
-        return redis_url
+        return redis_url, "redis_url="
     env = os.environ.get("BOTTICELLI_REDIS_URL")
     if env:
-        return env
+        return env, "BOTTICELLI_REDIS_URL"
     data = load_config()
     if not data:
-        return None
-    found = config_table(data, "providers", provider).get("redis_url") or config_table(data, "ratelimit").get(
-        "redis_url"
-    )
-    return str(found) if found else None
+        return None, ""
+    found = config_table(data, "providers", provider).get("redis_url")
+    if found:
+        return str(found), f"botticelli.toml [providers.{provider}] redis_url"
+    found = config_table(data, "ratelimit").get("redis_url")
+    if found:
+        return str(found), "botticelli.toml [ratelimit] redis_url"
+    return None, ""
 
 
 def limiter_for(
@@ -134,8 +144,9 @@ def limiter_for(
 
     ``with_plans``: the provider has per-plan catalog limits and Groq's header meanings.
     """
+    plan_source: str | None = None
     if with_plans:
-        plan, _ = resolve_plan(provider, plan)
+        plan, plan_source = resolve_plan(provider, plan)
         if plan == "unlimited" and limits is None and not toml_layers(provider, model, None):
             return None
     else:
@@ -143,19 +154,22 @@ def limiter_for(
     resolved, sources = resolve_limits(provider, model, plan, limits, with_catalog=with_plans)
     if resolved.empty:
         return None
-    url = redis_url_for(provider, redis_url)
+    url, where = redis_setting(provider, redis_url)
     print_ = fingerprint(base_url, api_key)
     key = (provider, print_, model, plan, resolved, url)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is not None:
+            if limiter.plan_assumed and plan_source not in (None, ASSUMED):
+                limiter.plan_source = plan_source  # someone chose the plan it only assumed
             return limiter
         state = None
         if url:
             from .redis_state import RedisState
 
             ttl = 2 * max(WINDOWS) * resolved.window_scale
-            state = RedisState(url, f"{_defaults.REDIS_KEY_PREFIX}{provider}:{print_}:{model}", ttl)
+            name = f"{_defaults.REDIS_KEY_PREFIX}{provider}:{print_}:{model}"
+            state = RedisState(url, name, ttl, where=where)
         info = catalog.lookup(model, provider) if with_plans else None
 
         def resolver(new_plan: str | None) -> tuple[RateLimits, dict[str, str]]:
@@ -167,10 +181,12 @@ def limiter_for(
             limits=resolved,
             sources=sources,
             plan=plan,
+            plan_source=plan_source,
             resolver=resolver if with_plans else None,
             plans=info.limits if info is not None else None,
             header_kinds=(RPD, TPM) if with_plans else None,
             max_completion=info.max_completion_tokens if info is not None else None,
+            context_window=info.context_window if info is not None else None,
             state=state,
         )
         _registry[key] = limiter
@@ -178,6 +194,10 @@ def limiter_for(
 
 
 def clear_registry() -> None:
-    """Forget every in-process limiter (tests; a fork that wants fresh state)."""
+    """Forget every in-process limiter, closing their Redis clients (tests; a fork that wants
+    fresh state)."""
     with _registry_lock:
+        limiters = list(_registry.values())
         _registry.clear()
+    for limiter in limiters:
+        limiter.close()

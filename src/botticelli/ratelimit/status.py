@@ -3,6 +3,7 @@ where the number came from and when the bucket is full again."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -36,12 +37,24 @@ class RateLimitStatus:
     in_flight: int
     blocked_for: float  # seconds a server's retry-after still holds every caller
     window_scale: float = 1.0
+    #: the plan is only the default assumption (no plan=, environment or botticelli.toml, not
+    #: confirmed by the server's headers); ``plan_hint`` says how to set it
+    plan_assumed: bool = False
+    plan_hint: str = ""
+    #: how fresh the numbers are: "" when read now, else e.g. "shared state as of 2.1s ago"
+    note: str = ""
 
     def __str__(self) -> str:
         plan = f", {self.plan} plan" if self.plan else ""
+        if self.plan_assumed:
+            plan += " (assumed)"
         lines = [f"{self.provider} {self.model}{plan}, {self.shared}"]
         if self.window_scale != 1.0:
             lines[0] += f", windows x{self.window_scale:g}"
+        if self.note:
+            lines[0] += f" ({self.note})"
+        if self.plan_assumed and self.plan_hint:
+            lines.append(f"  {self.plan_hint}")
         lines.append(f"  {'LIMIT':<28} {'MAX':>10} {'USED':>10} {'RESETS IN':>10}  SOURCE")
         for item in self.limits:
             lines.append(
@@ -56,7 +69,12 @@ class RateLimitStatus:
 
 
 def format_seconds(seconds: float) -> str:
-    """``0s``, ``4.2s``, ``2m59s``, ``23h58m``: short, for humans (headers use Go durations)."""
+    """``0s``, ``4.2s``, ``2m59s``, ``23h58m``: short, for humans (headers use Go durations).
+    Never raises: a value that is not a finite number shows as ``?``."""
+    if not isinstance(seconds, (int, float)) or math.isnan(seconds):
+        return "?"
+    if math.isinf(seconds):
+        return "?" if seconds > 0 else "0s"
     if seconds <= 0:
         return "0s"
     if seconds < 60:
