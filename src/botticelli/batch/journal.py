@@ -6,7 +6,8 @@ loses only what was still in flight; ``fsync`` follows within ``sync_interval`` 
 the event loop) so a machine crash loses at most that much more. A kill can leave a torn last
 line; opening the journal cuts it off. When every item has a result, ``finish`` rewrites the file
 atomically in input order, one line per id (the last result of an id wins, which is how
-``--retry-errors`` replaces an error without editing the file in place).
+``--retry-errors`` replaces an error without editing the file in place). Lines are made by
+``lines.result_line``: whatever a server sent, each result can be written and holds no key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 
 from ..errors import BotticelliError
 from .items import BatchId, BatchItem, BatchResult
+from .lines import journal_id, result_line
 
 __all__ = ["Journal", "JournalError", "read_results"]
 
@@ -35,8 +37,9 @@ class JournalError(BotticelliError):
 
 
 class Journal:
-    """``async with Journal("out.jsonl") as journal``: ``done`` maps each id already in the file to
-    whether its result is a success; ``append`` records a result; ``finish`` tidies the file."""
+    """``async with Journal("out.jsonl") as journal``: ``done`` maps each id already in the file
+    (as ``journal_id`` writes it) to whether its result is a success; ``status`` looks an item's
+    id up there; ``append`` records a result; ``finish`` tidies the file."""
 
     def __init__(self, path: str | os.PathLike[str], *, sync_interval: float = 0.05) -> None:
         self.path = os.path.realpath(os.fspath(path))
@@ -139,27 +142,31 @@ class Journal:
     def pending(self, items: Iterable[BatchItem], *, retry_errors: bool = False) -> list[BatchItem]:
         """The items still to run: those without a result, and with ``retry_errors`` those whose
         result is an error."""
-        done = self.done
         if retry_errors:
-            return [item for item in items if not done.get(item.id, False)]
-        return [item for item in items if item.id not in done]
+            return [item for item in items if not self.status(item.id)]
+        return [item for item in items if self.status(item.id) is None]
+
+    def status(self, item_id: BatchId) -> bool | None:
+        """Whether the file's (last) result for ``item_id`` is a success; ``None``: no result."""
+        return self.done.get(journal_id(item_id))
 
     def unknown_ids(self, items: Iterable[BatchItem]) -> int:
         """How many results in the file belong to no item of this input (another input's?)."""
-        known = {item.id for item in items}
+        known = {journal_id(item.id) for item in items}
         return sum(1 for item_id in self.done if item_id not in known)
 
     def append(self, result: BatchResult) -> None:
         """Write one result line now (one ``write`` call, so a kill leaves whole lines or a torn
-        last one, never interleaved ones); it is fsynced within ``sync_interval``."""
+        last one, never interleaved ones); it is fsynced within ``sync_interval``. Any result can
+        be written: ``result_line`` redacts keys and brings odd numbers and strings into JSON."""
         if self._fd is None:
             raise JournalError("the journal is not open")
-        line = orjson.dumps(result.to_json()) + b"\n"
+        line, ok = result_line(result)
         try:
             _write_all(self._fd, line)
         except OSError as exc:  # a full disk stops the batch: results it cannot keep are lost work
             raise JournalError(f"cannot write to {self.path}: {exc.strerror or exc}") from None
-        self.done[result.id] = result.error is None
+        self.done[journal_id(result.id)] = ok
         self.appended += 1
         self._dirty.set()
 
@@ -177,10 +184,11 @@ class Journal:
             if item_id is not None:
                 latest.pop(item_id, None)  # re-insert: extras keep the order of their last line
                 latest[item_id] = line
-        if any(item_id not in latest for item_id in order):
+        keys = list(dict.fromkeys(journal_id(item_id) for item_id in order))
+        if any(item_id not in latest for item_id in keys):
             return False
-        wanted = set(order)
-        parts = [latest[item_id] for item_id in order]
+        wanted = set(keys)
+        parts = [latest[item_id] for item_id in keys]
         parts += [line for item_id, line in latest.items() if item_id not in wanted]
         canonical = b"".join(parts)
         if canonical != data:

@@ -9,7 +9,10 @@ item to the output file, in the format of the in-process batch (``BatchResult.to
 output file is the same journal ``botticelli batch`` uses, so items that already have a result
 are not sent again. While a batch runs, its id sits next to the output in ``OUT.jsonl.batch``:
 running again (same output, no ``batch_id``) picks that batch up instead of paying for a second
-one. ``GroqBatchClient`` is the thin HTTP layer underneath, for callers who want the steps.
+one. The create call itself is covered too: before it goes out, the state file records a fresh
+nonce, sent in the batch's ``metadata`` (§2/§8: create accepts ``metadata``); a rerun that finds
+a nonce but no id lists the batches (newest first) for that nonce and creates one only if none
+has it. ``GroqBatchClient`` is the thin HTTP layer underneath, for callers who want the steps.
 
 Groq does not publish its error-file format. Lines are read in both shapes seen in OpenAI-style
 APIs: ``"response": {"status_code": 4xx, "body": {"error": …}}`` (an HTTP error for that request)
@@ -20,6 +23,7 @@ A request with no line at all gets a ``BatchItemError`` result, so nothing is si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import secrets
@@ -27,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 
@@ -45,13 +50,15 @@ from ..errors import (
 )
 from ..types import GenerateResponse
 from .items import BatchId, BatchItem, BatchResult
-from .journal import Journal, remove_if_empty
+from .journal import Journal, JournalError, remove_if_empty
+from .lines import dump_line
 
 if TYPE_CHECKING:
     from ..drivers.openai_compatible import OpenAICompatibleDriver
 
 __all__ = [
     "ENDPOINT",
+    "NONCE_KEY",
     "STATE_SUFFIX",
     "TERMINAL_STATUSES",
     "BatchFailedError",
@@ -79,6 +86,10 @@ STATUSES = (
 TERMINAL_STATUSES = frozenset({"failed", "completed", "expired", "cancelled"})
 #: Appended to the output path to name the file that remembers the running batch's id.
 STATE_SUFFIX = ".batch"
+#: The metadata key of the nonce that ties a batch to the run that created it.
+NONCE_KEY = "botticelli_run"
+#: Seconds before a recorded intent that a batch found by its nonce may still have been created.
+INTENT_CLOCK_SLACK = 3600.0
 #: Error-object codes that mean the model, not the request, is the problem.
 _MODEL_CODES = frozenset({"model_not_found", "model_decommissioned"})
 
@@ -139,9 +150,9 @@ class RemoteBatch:
             input_file_id=data.get("input_file_id"),
             output_file_id=data.get("output_file_id"),
             error_file_id=data.get("error_file_id"),
-            total=int(counts.get("total") or 0),
-            completed=int(counts.get("completed") or 0),
-            failed=int(counts.get("failed") or 0),
+            total=_count(counts.get("total")),
+            completed=_count(counts.get("completed")),
+            failed=_count(counts.get("failed")),
             errors=tuple(e for e in errors if isinstance(e, dict)),
             raw=data,
         )
@@ -156,6 +167,17 @@ class RemoteBatch:
         if len(self.errors) > limit:
             parts.append(f"and {len(self.errors) - limit} more")
         return "; ".join(parts) or "no reason given"
+
+
+def _count(value: Any) -> int:
+    """A request count as the server sent it; 0 for anything that is not a number (a count is
+    only shown, so odd data must not stop the polling)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    try:
+        return int(value)
+    except (OverflowError, ValueError):
+        return 0
 
 
 # ---- the HTTP layer ----------------------------------------------------------------------------
@@ -228,6 +250,52 @@ class GroqBatchClient:
     async def retrieve(self, batch_id: str) -> RemoteBatch:
         return RemoteBatch.from_json(await self._json("GET", f"/batches/{batch_id}"), **self._context())
 
+    async def list_batches(self, *, cursor: str | None = None) -> tuple[list[RemoteBatch], str | None]:
+        """One page of the account's batches, newest first, and the cursor of the next page
+        (``None``: the last page). Groq pages with ``?cursor=`` and ``paging.next_cursor``
+        (groq-wire.md §2, [BATCH]); an OpenAI-style answer (``has_more`` + ``last_id``, next page
+        ``?after=``) is followed too, marked ``after:`` in the cursor."""
+        if cursor is None:
+            query = ""
+        elif cursor.startswith("after:"):
+            query = "?after=" + quote(cursor[len("after:") :], safe="")
+        else:
+            query = "?cursor=" + quote(cursor, safe="")
+        found = await self._json("GET", "/batches" + query)
+        page = found if isinstance(found, dict) else {}
+        batches = [
+            RemoteBatch.from_json(b, **self._context())
+            for b in page.get("data") or ()
+            if isinstance(b, dict) and isinstance(b.get("id"), str)
+        ]
+        paging = page.get("paging")
+        following = paging.get("next_cursor") if isinstance(paging, dict) else None
+        if isinstance(following, str) and following:
+            return batches, following
+        last = page.get("last_id")
+        if page.get("has_more") is True and isinstance(last, str) and last:
+            return batches, "after:" + last
+        return batches, None
+
+    async def find_batch(
+        self, key: str, value: str, *, since: float | None = None, max_pages: int = 50
+    ) -> RemoteBatch | None:
+        """The newest batch whose ``metadata[key] == value``, or ``None``. Pages back through the
+        list until a page holds only batches created before ``since`` (Unix seconds), the list
+        ends, or ``max_pages`` pages were read."""
+        cursor: str | None = None
+        for _page in range(max_pages):
+            batches, cursor = await self.list_batches(cursor=cursor)
+            for batch in batches:
+                metadata = batch.raw.get("metadata")
+                if isinstance(metadata, dict) and metadata.get(key) == value:
+                    return batch
+            if since is not None and batches and all(_created_at(b) < since for b in batches):
+                return None  # newest first: every later page is older still
+            if cursor is None:
+                return None
+        return None
+
     async def cancel(self, batch_id: str) -> RemoteBatch:
         """Ask Groq to stop the batch; it goes ``cancelling`` then ``cancelled``, keeping what ran."""
         return RemoteBatch.from_json(
@@ -251,6 +319,14 @@ class GroqBatchClient:
     async def delete_file(self, file_id: str) -> bool:
         found = await self._json("DELETE", f"/files/{file_id}")
         return bool(isinstance(found, dict) and found.get("deleted"))
+
+
+def _created_at(batch: RemoteBatch) -> float:
+    """When the server says it created ``batch``; infinitely recent if it does not say."""
+    stamp = batch.raw.get("created_at")
+    if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+        return float(stamp)
+    return float("inf")
 
 
 # ---- request file and result lines -------------------------------------------------------------
@@ -351,7 +427,14 @@ def parse_result_lines(
         if not isinstance(record, dict) or not isinstance(cid, str):
             unreadable += 1
             continue
-        results[cid] = _line_result(record, provider=provider, model=model_for(cid), profile=profile)
+        try:
+            results[cid] = _line_result(record, provider=provider, model=model_for(cid), profile=profile)
+        except Exception as exc:  # one line's odd data is that request's error, not the batch's end
+            results[cid] = ResponseError(
+                f"a batch result line could not be read ({type(exc).__name__}: {exc})",
+                provider=provider,
+                model=model_for(cid),
+            )
     return results, unreadable
 
 
@@ -438,7 +521,9 @@ async def run_remote(
     Items with a result in ``out_path`` already are skipped (with ``retry_errors``, only those
     with a success). ``batch_id`` resumes a batch created earlier instead of creating one; without
     it, the id in ``OUT.jsonl.batch`` (written right after creation, removed once the results are
-    in) is resumed if present. Polls with pauses from ``poll_interval`` growing to
+    in) is resumed if present, or, if that file holds only the nonce of a create call that never
+    reported back, the batch carrying that nonce in its metadata (under ``NONCE_KEY``, next to
+    ``metadata``'s own at most 15 pairs). Polls with pauses from ``poll_interval`` growing to
     ``max_poll_interval``; ``on_status`` gets the batch after creation and whenever its status or
     counts change (awaited if it returns an awaitable). Raises ``BatchFailedError`` if Groq fails
     the batch, ``AuthenticationError`` for a bad key, ``JournalError`` if ``out_path`` is in use.
@@ -462,7 +547,12 @@ async def run_remote(
         async with journal:
             pending = journal.pending(items, retry_errors=retry_errors)
             earlier = len(items) - len(pending)
-            resumed_from_state = batch_id is None and (batch_id := _read_state(state_file)) is not None
+            state = _read_state(state_file) if batch_id is None else None
+            nonce = state.nonce if state is not None else None
+            resumed_from_state = False
+            if state is not None:
+                batch_id = state.batch_id or await _find_intended(client, state, state_file)
+                resumed_from_state = batch_id is not None
             if batch_id is None:
                 data, sent, refused = _encode(pending, model, profile, provider)
                 for result in refused:
@@ -473,8 +563,9 @@ async def run_remote(
                         None, None, len(items), earlier, 0, 0, len(refused), 0, 0, complete, False, out
                     )
                 file_id = await client.upload(data)
-                batch = await client.create(file_id, completion_window=completion_window, metadata=metadata)
-                _write_state(state_file, batch)
+                batch = await _create(
+                    client, state_file, file_id, nonce, completion_window=completion_window, metadata=metadata
+                )
             else:
                 refused = []
                 batch = await client.retrieve(batch_id)
@@ -484,8 +575,13 @@ async def run_remote(
                     raise ConfigurationError(
                         f"batch {batch.id} holds none of the input's ids: is it another input's?{hint}"
                     )
-                if not resumed_from_state:  # so a rerun without the id finds it too
-                    _write_state(state_file, batch)
+                if state is None or state.batch_id is None:  # so a rerun finds it without listing
+                    _write_state(
+                        state_file,
+                        nonce=nonce,
+                        batch=batch,
+                        intent_at=state.intent_at if state is not None else None,
+                    )
             batch = await _wait(client, batch, poll_interval, max_poll_interval, on_status)
             if batch.status == "failed":
                 _remove_state(state_file, batch.id)
@@ -519,6 +615,49 @@ async def run_remote(
         if not existed and journal.appended == 0:  # leave no empty OUT.jsonl behind a run that did nothing
             remove_if_empty(out)
         raise
+
+
+async def _create(
+    client: GroqBatchClient,
+    state_file: str,
+    file_id: str,
+    nonce: str | None,
+    *,
+    completion_window: str,
+    metadata: Mapping[str, str] | None,
+) -> RemoteBatch:
+    """Create the batch, recording the intent first: a run killed after the create call but
+    before the id is saved leaves the nonce, by which the rerun finds the batch instead of paying
+    for a second one. A rerun that found none reuses its nonce."""
+    nonce = nonce or secrets.token_hex(16)
+    intent_at = time.time()
+    _write_state(state_file, nonce=nonce, input_file_id=file_id, intent_at=intent_at)
+    tagged = {**(metadata or {}), NONCE_KEY: nonce}
+    try:
+        batch = await client.create(file_id, completion_window=completion_window, metadata=tagged)
+    except ModelsError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:  # refused: certainly nothing created
+            _remove_state(state_file, None, nonce=nonce)
+        raise
+    _write_state(state_file, nonce=nonce, batch=batch, intent_at=intent_at)
+    return batch
+
+
+async def _find_intended(client: GroqBatchClient, state: _State, state_file: str) -> str | None:
+    """The id of the batch a killed run may have created with ``state.nonce`` in its metadata,
+    or ``None`` if no such batch exists (the create call never reached the server)."""
+    if state.nonce is None:
+        return None
+    # Batches created well before the intent cannot be it; an hour allows for a wrong clock.
+    since = state.intent_at - INTENT_CLOCK_SLACK if state.intent_at is not None else None
+    try:
+        found = await client.find_batch(NONCE_KEY, state.nonce, since=since)
+    except InvalidRequestError as exc:  # e.g. a 404: this server cannot list batches
+        raise ConfigurationError(
+            f"a previous run may have created a batch, but the batches cannot be listed to find it "
+            f"({exc}); pass its id with --batch-id, or delete {state_file} to create a new one"
+        ) from None
+    return found.id if found is not None else None
 
 
 async def _collect(
@@ -639,7 +778,17 @@ def _model_of(item: BatchItem, default: str, provider: str) -> str:
 # ---- the state file ----------------------------------------------------------------------------
 
 
-def _read_state(path: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What ``OUT.jsonl.batch`` holds: the batch id once it is known; before that only the nonce
+    sent in the create call's metadata, and when that intent was recorded (local Unix seconds)."""
+
+    batch_id: str | None
+    nonce: str | None
+    intent_at: float | None
+
+
+def _read_state(path: str) -> _State | None:
     try:
         with open(path, "rb") as handle:
             data = orjson.loads(handle.read())
@@ -649,31 +798,63 @@ def _read_state(path: str) -> str | None:
         raise ConfigurationError(
             f"cannot read {path} ({exc}); pass the batch id explicitly, or delete the file to start anew"
         ) from None
-    found = data.get("batch_id") if isinstance(data, dict) else None
-    if not isinstance(found, str) or not found:
+    record = data if isinstance(data, dict) else {}
+    found, nonce, intent_at = record.get("batch_id"), record.get("nonce"), record.get("intent_at")
+    state = _State(
+        found if isinstance(found, str) and found else None,
+        nonce if isinstance(nonce, str) and nonce else None,
+        float(intent_at) if isinstance(intent_at, (int, float)) and not isinstance(intent_at, bool) else None,
+    )
+    if state.batch_id is None and state.nonce is None:
         raise ConfigurationError(f"{path} names no batch id; delete it to start a new batch")
-    return found
+    return state
 
 
-def _write_state(path: str, batch: RemoteBatch) -> None:
-    """Record the batch id atomically: a crash leaves the old file or the new one, never half."""
+def _write_state(
+    path: str,
+    *,
+    nonce: str | None,
+    batch: RemoteBatch | None = None,
+    input_file_id: str | None = None,
+    intent_at: float | None = None,
+) -> None:
+    """Record the intent (``batch`` is ``None``: a create call is about to go out) or the batch
+    id, atomically: a crash leaves the old file or the new one, never half. The record goes
+    through ``dump_line``, so nothing a server echoed into an id can put a key in the file."""
     record = {
-        "batch_id": batch.id,
-        "input_file_id": batch.input_file_id,
-        "created_at": batch.raw.get("created_at") or int(time.time()),
+        "batch_id": batch.id if batch is not None else None,
+        "nonce": nonce,
+        "input_file_id": batch.input_file_id if batch is not None else input_file_id,
+        "intent_at": int(intent_at if intent_at is not None else time.time()),
+        "created_at": batch.raw.get("created_at") if batch is not None else None,
     }
     temporary = path + ".tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(orjson.dumps(record) + b"\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _remove_state(path: str, batch_id: str) -> None:
-    """Forget the batch once its results are in the journal (only if the file names it)."""
     try:
-        if _read_state(path) == batch_id:
+        with open(temporary, "wb") as handle:
+            handle.write(dump_line(record))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        if batch is None:
+            raise JournalError(f"cannot write {path}: {exc.strerror or exc}; no batch was created") from None
+        raise JournalError(
+            f"batch {batch.id} was created but its id cannot be saved in {path} ({exc.strerror or exc}); "
+            f"run again with --batch-id {batch.id} (batch_id= in Python) to collect it"
+        ) from None
+
+
+def _remove_state(path: str, batch_id: str | None, *, nonce: str | None = None) -> None:
+    """Forget the batch once its results are in the journal (only if the file names it), or an
+    intent whose create call the server refused (only if the file still holds that nonce)."""
+    try:
+        state = _read_state(path)
+        if state is not None and (
+            (batch_id is not None and state.batch_id == batch_id)
+            or (batch_id is None and state.batch_id is None and nonce is not None and state.nonce == nonce)
+        ):
             os.remove(path)
     except (ConfigurationError, OSError):
         pass

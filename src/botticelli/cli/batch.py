@@ -285,7 +285,7 @@ async def _journaled(plan: _Plan, outcome: _Outcome, pool: _DriverPool, journal:
     finally:
         display.close()
     outcome.complete = journal.finish([item.id for item in plan.items])
-    outcome.errors = sum(1 for item in plan.items if journal.done.get(item.id) is False)
+    outcome.errors = sum(1 for item in plan.items if journal.status(item.id) is False)
     if outcome.last is not None:
         outcome.rate_limited = outcome.last.rate_limited
         outcome.tokens = outcome.last.tokens
@@ -535,10 +535,12 @@ def _results_in(plan: _Plan) -> tuple[int, int]:
     """Results and error results for this input's ids in OUT.jsonl (read back: the remote
     run wrote it)."""
     from ..batch.journal import read_results
+    from ..batch.lines import journal_id
 
     try:
         found = read_results(plan.output_path)
     except OSError:
         return 0, 0
-    outcomes = [found[item.id] for item in plan.items if item.id in found]
+    keys = (journal_id(item.id) for item in plan.items)
+    outcomes = [found[key] for key in keys if key in found]
     return len(outcomes), outcomes.count(False)
