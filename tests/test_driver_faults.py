@@ -21,6 +21,7 @@ from botticelli import (
     ResponseError,
     ServerError,
 )
+from botticelli.config import Timeout
 from botticelli.emulator import Emulator, Fault
 from botticelli.errors import ErrorKind
 
@@ -171,9 +172,17 @@ async def test_hanging_server_times_out(emulator: Emulator, api_key: str) -> Non
     emulator.inject(Fault("hang", count=10))
     started = time.perf_counter()
     with pytest.raises(APITimeoutError) as caught:
-        await groq(emulator, api_key, timeout=0.3, max_retries=1).generate(REQUEST)
+        await groq(emulator, api_key, timeout=Timeout(read=0.3, total=30), max_retries=1).generate(REQUEST)
     assert 0.6 <= time.perf_counter() - started < 5  # two attempts, each the read timeout
     assert caught.value.kind is ErrorKind.TIMEOUT and isinstance(caught.value, APIConnectionError)
+
+
+async def test_a_number_bounds_the_whole_call_retries_included(emulator: Emulator, api_key: str) -> None:
+    emulator.inject(Fault("hang", count=10))
+    started = time.perf_counter()
+    with pytest.raises(APITimeoutError, match=r"deadline of 0\.5 s"):
+        await groq(emulator, api_key, timeout=0.5, max_retries=5).generate(REQUEST)
+    assert time.perf_counter() - started < 1.5
 
 
 async def test_malformed_json(emulator: Emulator, api_key: str) -> None:

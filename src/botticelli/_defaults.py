@@ -14,6 +14,12 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
 WRITE_TIMEOUT = 30.0
 POOL_TIMEOUT = 10.0
+# The whole call (rate-limit waits, all attempts and back-offs, reading the body; for a stream,
+# until its first piece), so a server trickling bytes cannot hold a caller past it.
+TOTAL_TIMEOUT = 600.0
+# A stream that sends nothing new for this long has stalled (comments and pings do not count).
+STALL_TIMEOUT = 60.0
+MAX_REDIRECTS = 5
 
 # Connection pool, as the official SDKs size it.
 MAX_CONNECTIONS = 100
@@ -25,6 +31,7 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 JITTER = 0.25  # each delay is multiplied by a factor in (1 - JITTER, 1]
 MAX_RETRY_AFTER = 60.0  # a server asking us to wait longer than this fails fast instead
+MIN_RETRY_DELAY = 0.25  # the shortest wait between attempts, whatever the server asks
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 # After [DONE], how long to wait for the end of the HTTP body so the connection can be reused.

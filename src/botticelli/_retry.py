@@ -26,10 +26,12 @@ def backoff(retries_taken: int) -> float:
     return delay * (1.0 - _defaults.JITTER * random.random())
 
 
-def retry_delay(retries_taken: int, headers: Mapping[str, str] | None) -> float:
-    """The server's word when it gave one (within the cap), else back-off."""
-    if headers is not None:
+def retry_delay(retries_taken: int, headers: Mapping[str, str] | None, asked: float | None = None) -> float:
+    """The server's word when it gave one (``asked``: read from the error body, e.g. Groq's
+    "try again in 7.66s"; else the headers), within the cap and never below
+    ``MIN_RETRY_DELAY`` (a ``retry-after: 0`` must not become a storm); else back-off."""
+    if asked is None and headers is not None:
         asked = parse_retry_after(headers)
-        if asked is not None and asked <= _defaults.MAX_RETRY_AFTER:
-            return asked
+    if asked is not None and asked <= _defaults.MAX_RETRY_AFTER:
+        return max(asked, _defaults.MIN_RETRY_DELAY)
     return backoff(retries_taken)

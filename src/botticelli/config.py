@@ -58,12 +58,27 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
-    """Seconds to wait for a connection and for each read from the server."""
+    """Bounds, in seconds, on every call.
+
+    ``connect``, ``read``, ``write`` and ``pool`` bound each phase of one attempt; a server that
+    sends one byte a second never trips ``read``, so ``total`` bounds the whole call (rate-limit
+    waits, every attempt and back-off, the body) and ``stall`` the wait for each next piece of a
+    stream (a stream's first piece must also arrive within ``total``). A number, as in
+    ``timeout=10``, sets every one of them (connect at most ``CONNECT_TIMEOUT``).
+    """
 
     read: float = _defaults.READ_TIMEOUT
     connect: float = _defaults.CONNECT_TIMEOUT
     write: float = _defaults.WRITE_TIMEOUT
     pool: float = _defaults.POOL_TIMEOUT
+    total: float = _defaults.TOTAL_TIMEOUT
+    stall: float = _defaults.STALL_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in ("read", "connect", "write", "pool", "total", "stall"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+                raise ValueError(f"timeout.{name}: must be a positive number of seconds, got {value!r}")
 
     @staticmethod
     def of(value: float | Timeout | None) -> Timeout:
@@ -71,10 +86,20 @@ class Timeout:
             return Timeout()
         if isinstance(value, Timeout):
             return value
-        seconds = float(value)
-        if seconds <= 0:
-            raise ValueError(f"timeout: must be positive, got {value!r}")
-        return Timeout(read=seconds, connect=min(seconds, _defaults.CONNECT_TIMEOUT), write=seconds)
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"timeout: expected a number of seconds, got {value!r}") from None
+        if not 0 < seconds < 1e9:
+            raise ValueError(f"timeout: must be a positive number of seconds, got {value!r}")
+        return Timeout(
+            read=seconds,
+            connect=min(seconds, _defaults.CONNECT_TIMEOUT),
+            write=seconds,
+            pool=seconds,
+            total=seconds,
+            stall=seconds,
+        )
 
 
 # ---- botticelli.toml --------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -38,13 +40,54 @@ __all__ = [
     "ServerError",
 ]
 
-# Keys of Groq (gsk_), OpenAI-style (sk-...), HuggingFace (hf_) and Bearer headers.
-_SECRET = re.compile(r"(gsk_|sk-|hf_|Bearer\s+)[A-Za-z0-9_\-]{4,}")
+# Keys of Groq (gsk_), OpenAI-style (sk-...), HuggingFace (hf_) and Bearer headers; a prefix must
+# start a word, so "disk-quota" stays "disk-quota".
+_SECRET = re.compile(r"(?<![A-Za-z0-9])(gsk_|sk-|hf_|Bearer\s+)[A-Za-z0-9_\-.]{4,}")
+# Credentials in a URL: everything between "scheme://" and the last "@" before the path, so a
+# password that itself contains "@" is hidden whole.
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]*@")
+# The values of every key this process was handed (drivers register theirs): redacted whatever
+# their shape, wherever the server echoes them. Short values are not registered (too many false
+# hits, and nobody's key is four characters).
+_secrets: set[str] = set()
+_MIN_SECRET = 8
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``redact`` hide ``value`` (and its stripped form) from now on, in this process."""
+    if value and len(value.strip()) >= _MIN_SECRET:
+        _secrets.add(value)
+        _secrets.add(value.strip())
 
 
 def redact(text: str) -> str:
-    """Hide anything shaped like an API key."""
+    """Hide every registered key value, anything shaped like an API key, and URL credentials."""
+    if not isinstance(text, str):
+        text = str(text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    if "://" in text and "@" in text:
+        text = _URL_CREDENTIALS.sub(r"\1***@", text)
     return _SECRET.sub(lambda m: m.group(1) + "***", text)
+
+
+def redact_optional(text: object) -> str | None:
+    """``redact`` for optional fields that came from a server (codes, ids, types)."""
+    return None if text is None else redact(str(text))
+
+
+def redact_value(value: Any) -> Any:
+    """``redact`` applied to every string in a JSON-like value (keys and values), a new value."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return redact(bytes(value).decode("utf-8", "replace"))
+    return value
 
 
 class ErrorKind(enum.Enum):
@@ -83,13 +126,20 @@ class ModelsError(BotticelliError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.message = redact(message)
         self.provider = provider
         self.model = model
         self.status = status
-        self.code = code
-        self.request_id = request_id
+        self.code = redact_optional(code)
+        self.request_id = redact_optional(request_id)
+        # What the server sent, for diagnosis: parsed JSON or text, every string redacted.
+        self.body = redact_value(body)
+        self.headers: dict[str, str] = (
+            {str(k): redact(str(v)) for k, v in headers.items()} if headers is not None else {}
+        )
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -133,7 +183,7 @@ class RateLimitError(ModelsError):
     ) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
         self.retry_after = retry_after
-        self.limit = limit
+        self.limit = redact_optional(limit)
         self.daily = daily
 
 
@@ -144,7 +194,7 @@ class ModelNotFoundError(ModelsError):
 
     def __init__(self, message: str, *, replacement: str | None = None, **context: object) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
-        self.replacement = replacement
+        self.replacement = redact_optional(replacement)
 
 
 class InvalidRequestError(ModelsError):

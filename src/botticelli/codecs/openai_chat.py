@@ -24,6 +24,9 @@ from ..errors import (
     RateLimitError,
     ResponseError,
     ServerError,
+    redact,
+    redact_optional,
+    redact_value,
 )
 from ..types import (
     GenerateRequest,
@@ -38,6 +41,7 @@ from ..types import (
     ToolCallOutput,
     Usage,
 )
+from . import _shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,9 @@ def encode_request(
 # ---- responses ---------------------------------------------------------------------------------
 
 
-def parse_json(content: bytes, *, provider: str, model: str, request_id: str | None) -> Any:
+def parse_json(
+    content: bytes, *, provider: str, model: str, request_id: str | None, status: int = 200
+) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
@@ -136,36 +142,50 @@ def parse_json(content: bytes, *, provider: str, model: str, request_id: str | N
             f"the server sent a body that is not valid JSON: {snippet!r}",
             provider=provider,
             model=model,
-            status=200,
+            status=status,
             request_id=request_id,
+            body=content[:4096].decode("utf-8", "replace"),
         ) from None
 
 
-def _usage(data: Mapping[str, Any] | None) -> Usage | None:
+def _usage(data: Any) -> Usage | None:
+    """Usage informs, it never changes the answer: odd values are coerced or dropped."""
+    data = _shape.lenient_obj(data, "usage")
     if not data:
         return None
-    details = data.get("completion_tokens_details") or {}
-    prompt_details = data.get("prompt_tokens_details") or {}
-    prompt = int(data.get("prompt_tokens") or 0)
-    completion = int(data.get("completion_tokens") or 0)
+    details = _shape.lenient_obj(data.get("completion_tokens_details"), "usage.completion_tokens_details")
+    prompt_details = _shape.lenient_obj(data.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    prompt = _shape.count(data.get("prompt_tokens")) or 0
+    completion = _shape.count(data.get("completion_tokens")) or 0
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=int(data.get("total_tokens") or prompt + completion),
-        queue_time=data.get("queue_time"),
-        prompt_time=data.get("prompt_time"),
-        completion_time=data.get("completion_time"),
-        total_time=data.get("total_time"),
-        reasoning_tokens=details.get("reasoning_tokens"),
-        cached_tokens=prompt_details.get("cached_tokens"),
+        total_tokens=_shape.count(data.get("total_tokens")) or prompt + completion,
+        queue_time=_shape.seconds(data.get("queue_time")),
+        prompt_time=_shape.seconds(data.get("prompt_time")),
+        completion_time=_shape.seconds(data.get("completion_time")),
+        total_time=_shape.seconds(data.get("total_time")),
+        reasoning_tokens=_shape.count(details.get("reasoning_tokens")),
+        cached_tokens=_shape.count(prompt_details.get("cached_tokens")),
     )
 
 
-def _tool_calls(raw: list[Mapping[str, Any]] | None) -> list[ToolCall]:
+def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _shape.Malformed(f"{where} is not an array")
     calls = []
-    for item in raw or ():
-        function = item.get("function") or {}
-        calls.append(ToolCall(item.get("id", ""), function.get("name", ""), function.get("arguments", "")))
+    for i, item in enumerate(raw):
+        item = _shape.obj(item, f"{where}[{i}]")
+        function = _shape.obj(item.get("function") or {}, f"{where}[{i}].function")
+        calls.append(
+            ToolCall(
+                _shape.label(item.get("id")) or "",
+                _shape.opt_str(function.get("name"), f"{where}[{i}].function.name") or "",
+                _shape.arguments(function.get("arguments"), f"{where}[{i}].function.arguments"),
+            )
+        )
     return calls
 
 
@@ -177,36 +197,48 @@ def decode_response(
     model: str,
     latency: float = 0.0,
 ) -> GenerateResponse:
+    """A chat-completions body as a response; any body of the wrong shape is a ``ResponseError``
+    that keeps it (or, when it is an error object, the error it describes)."""
     request_id = _request_id(data, headers)
+    if isinstance(data, dict) and "error" in data and not data.get("choices"):
+        raise error_from_body(200, headers, data, provider=provider, model=model)
     try:
-        choice = data["choices"][0]
-        message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError):
-        if isinstance(data, dict) and "error" in data:
-            raise error_from_body(200, headers, data, provider=provider, model=model) from None
+        body = _shape.obj(data, "the body")
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise _shape.Malformed("the response has no choices[0].message")
+        choice = _shape.obj(choices[0], "choices[0]")
+        message = _shape.obj(choice.get("message"), "choices[0].message")
+        outputs: list[Output] = []
+        reasoning = _shape.text(message.get("reasoning"), "choices[0].message.reasoning") or _shape.text(
+            message.get("reasoning_content"), "choices[0].message.reasoning_content"
+        )
+        if reasoning:
+            outputs.append(ReasoningOutput(reasoning))
+        content = _shape.text(message.get("content"), "choices[0].message.content")
+        if content:
+            outputs.append(TextOutput(content))
+        calls = _tool_calls(message.get("tool_calls"), "choices[0].message.tool_calls")
+        outputs.extend(ToolCallOutput(c) for c in calls)
+        finish_reason = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
+    except _shape.Malformed as exc:
         raise ResponseError(
-            "the response has no choices[0].message",
+            f"the server sent a response of the wrong shape: {exc}",
             provider=provider,
             model=model,
             status=200,
             request_id=request_id,
+            body=data,
+            headers=headers,
         ) from None
-    outputs: list[Output] = []
-    reasoning = message.get("reasoning") or message.get("reasoning_content")
-    if reasoning:
-        outputs.append(ReasoningOutput(reasoning))
-    content = message.get("content")
-    if content:
-        outputs.append(TextOutput(content))
-    outputs.extend(ToolCallOutput(c) for c in _tool_calls(message.get("tool_calls")))
     return GenerateResponse(
         outputs=outputs,
-        finish_reason=choice.get("finish_reason"),
-        model=data.get("model") or model,
+        finish_reason=finish_reason,
+        model=_shape.label(body.get("model")) or model,
         provider=provider,
-        id=data.get("id"),
+        id=redact_optional(_shape.label(body.get("id"))),
         request_id=request_id,
-        usage=_usage(data.get("usage")) or Usage(),
+        usage=_usage(body.get("usage")) or Usage(),
         rate_limit=parse_rate_limit(headers),
         latency=latency,
     )
@@ -215,9 +247,11 @@ def decode_response(
 def _request_id(data: Any, headers: Mapping[str, str]) -> str | None:
     if isinstance(data, dict):
         x_groq = data.get("x_groq")
-        if isinstance(x_groq, dict) and x_groq.get("id"):
-            return str(x_groq["id"])
-    return headers.get("x-request-id")
+        if isinstance(x_groq, dict):
+            found = _shape.label(x_groq.get("id"))
+            if found:
+                return redact(found)
+    return redact_optional(headers.get("x-request-id"))
 
 
 class StreamDecoder:
@@ -240,7 +274,7 @@ class StreamDecoder:
     ):
         self.provider = provider
         self.model = model
-        self.request_id = request_id
+        self.request_id = redact_optional(request_id)
         self.rate_limit = rate_limit
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
@@ -255,34 +289,41 @@ class StreamDecoder:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise ResponseError(
-                f"the stream sent a frame that is not valid JSON: {data[:80]!r}",
-                provider=self.provider,
-                model=self.model,
-                status=200,
-                request_id=self.request_id,
-            ) from None
+            raise self._malformed(f"a frame that is not valid JSON: {data[:80]!r}", data) from None
+        try:
+            return self._frame(payload, event)
+        except _shape.Malformed as exc:
+            raise self._malformed(f"a frame of the wrong shape: {exc}", payload) from None
+
+    def _frame(self, payload: Any, event: str) -> StreamChunk | None:
         if event == "error" or (isinstance(payload, dict) and "error" in payload):
             raise self._stream_error(payload)
-        x_groq = payload.get("x_groq")
+        payload = _shape.obj(payload, "the frame")
+        x_groq = _shape.lenient_obj(payload.get("x_groq"), "x_groq")
         if x_groq:
-            if x_groq.get("id"):
-                self.request_id = x_groq["id"]
+            found = _shape.label(x_groq.get("id"))
+            if found:
+                self.request_id = redact(found)
             if x_groq.get("usage"):
-                self.usage = _usage(x_groq["usage"])
+                self.usage = _usage(x_groq["usage"]) or self.usage
             if x_groq.get("error"):
-                raise self._stream_error({"error": {"message": x_groq["error"]}})
+                raise self._stream_error({"error": x_groq["error"]})
         if payload.get("usage"):
-            self.usage = _usage(payload["usage"])
+            self.usage = _usage(payload["usage"]) or self.usage
         choices = payload.get("choices")
         if not choices:
             return None
-        choice = choices[0]
-        if choice.get("finish_reason"):
-            self.finish_reason = choice["finish_reason"]
-        delta = choice.get("delta") or {}
-        text = delta.get("content") or ""
-        reasoning = delta.get("reasoning") or delta.get("reasoning_content") or ""
+        if not isinstance(choices, list):
+            raise _shape.Malformed("choices is not an array")
+        choice = _shape.obj(choices[0], "choices[0]")
+        finish = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
+        if finish:
+            self.finish_reason = finish
+        delta = _shape.opt_obj(choice.get("delta"), "choices[0].delta") or {}
+        text = _shape.text(delta.get("content"), "choices[0].delta.content")
+        reasoning = _shape.text(delta.get("reasoning"), "choices[0].delta.reasoning") or _shape.text(
+            delta.get("reasoning_content"), "choices[0].delta.reasoning_content"
+        )
         tool_deltas = delta.get("tool_calls")
         if tool_deltas:
             self._add_tool_deltas(tool_deltas)
@@ -290,31 +331,51 @@ class StreamDecoder:
             return StreamChunk(text=text, reasoning=reasoning, request_id=self.request_id)
         return None
 
-    def _add_tool_deltas(self, deltas: list[Mapping[str, Any]]) -> None:
-        for d in deltas:
-            parts = self._tool_parts.setdefault(int(d.get("index", 0)), ["", "", ""])
-            if d.get("id"):
-                parts[0] = d["id"]
-            function = d.get("function") or {}
-            if function.get("name"):
-                parts[1] = function["name"]
-            parts[2] += function.get("arguments") or ""
+    def _add_tool_deltas(self, deltas: Any) -> None:
+        if not isinstance(deltas, list):
+            raise _shape.Malformed("choices[0].delta.tool_calls is not an array")
+        for i, d in enumerate(deltas):
+            where = f"choices[0].delta.tool_calls[{i}]"
+            d = _shape.obj(d, where)
+            parts = self._tool_parts.setdefault(_shape.index(d.get("index"), f"{where}.index"), ["", "", ""])
+            call_id = _shape.label(d.get("id"))
+            if call_id:
+                parts[0] = call_id
+            function = _shape.opt_obj(d.get("function"), f"{where}.function") or {}
+            name = _shape.opt_str(function.get("name"), f"{where}.function.name")
+            if name:
+                parts[1] = name
+            parts[2] += _shape.arguments(function.get("arguments"), f"{where}.function.arguments")
 
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return tuple(ToolCall(*self._tool_parts[i]) for i in sorted(self._tool_parts))
 
+    def _malformed(self, what: str, body: Any) -> ResponseError:
+        return ResponseError(
+            f"the stream sent {what}",
+            provider=self.provider,
+            model=self.model,
+            status=200,
+            request_id=self.request_id,
+            body=body,
+        )
+
     def _stream_error(self, payload: Any) -> ModelsError:
         error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, str):
+            error = {"message": error}
         if not isinstance(error, dict):
             error = {}
-        message = error.get("message") or "An error occurred during streaming"
+        message = _shape.label(error.get("message")) or "An error occurred during streaming"
+        status = error.get("status_code")
         return ResponseError(
             f"the stream failed: {message}",
             provider=self.provider,
             model=self.model,
-            status=error.get("status_code"),
-            code=error.get("code"),
+            status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+            code=_shape.label(error.get("code")),
             request_id=self.request_id,
+            body=payload,
         )
 
 
@@ -340,13 +401,22 @@ def error_from_status(
     except orjson.JSONDecodeError:
         data = None
     if not isinstance(data, dict):
-        text = _TAGS.sub(" ", content[:2000].decode("utf-8", "replace"))
-        text = " ".join(text.split())[:160]
-        kind = "an HTML page" if "html" in headers.get("content-type", "") else "a non-JSON body"
+        raw = content[:2000].decode("utf-8", "replace")
+        text = " ".join(_TAGS.sub(" ", raw).split())[:160]
+        kind = "an HTML page" if "html" in headers.get("content-type", "").lower() else "a non-JSON body"
         message = f"the server answered {status} with {kind}"
         if status == 403:
             message += " (a proxy or firewall such as Cloudflare refused the request)"
-        data = {"error": {"message": f"{message}: {text}" if text else message}}
+        error = error_from_body(
+            status,
+            headers,
+            {"error": {"message": f"{message}: {text}" if text else message}},
+            provider=provider,
+            model=model,
+            profile=profile,
+        )
+        error.body = redact_value(data if data is not None else raw)
+        return error
     return error_from_body(status, headers, data, provider=provider, model=model, profile=profile)
 
 
@@ -359,20 +429,22 @@ def error_from_body(
     model: str,
     profile: WireProfile = GENERIC_PROFILE,
 ) -> ModelsError:
-    error = data.get("error")
+    error: Any = data.get("error")
     if isinstance(error, str):
         error = {"message": error}
     elif not isinstance(error, dict):
         error = {}
-    message = str(error.get("message") or data.get("message") or f"HTTP {status}")
-    code = error.get("code")
-    code = str(code) if code is not None else None
+    message = _shape.label(error.get("message")) or _shape.label(data.get("message")) or f"HTTP {status}"
+    code = _shape.label(error.get("code"))
+    error_type = _shape.label(error.get("type"))
     context: dict[str, Any] = {
         "provider": provider,
         "model": model,
         "status": status,
         "code": code,
         "request_id": headers.get("x-request-id"),
+        "body": data,
+        "headers": headers,
     }
     if status in (401, 403):
         return AuthenticationError(message, **context)
@@ -382,7 +454,7 @@ def error_from_body(
         if retry_after is None and hinted:
             retry_after = parse_duration(hinted.group(1).rstrip("."))
         which = _WHICH_LIMIT.search(message)
-        limit = which.group(1) if which else (str(error.get("type")) if error.get("type") else None)
+        limit = which.group(1) if which else error_type
         daily = bool(limit and "per day" in limit)
         return RateLimitError(message, retry_after=retry_after, limit=limit, daily=daily, **context)
     if code in ("model_not_found", "model_decommissioned") or (status == 404 and "model" in message.lower()):

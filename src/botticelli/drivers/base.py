@@ -63,7 +63,20 @@ class ResponseStream:
         self._agen = source
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        return self
+        # A fresh generator per loop, referenced by the loop alone: leaving the loop drops it,
+        # and its finaliser closes the response even while a variable still holds the stream.
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncGenerator[StreamChunk, None]:
+        try:
+            while True:
+                try:
+                    chunk = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield chunk
+        finally:
+            await self._agen.aclose()
 
     async def __anext__(self) -> StreamChunk:
         chunk = await self._agen.__anext__()

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, catalog
+from .._transport import check_api_key, check_base_url
 from ..codecs.openai_chat import GROQ_PROFILE
 from ..config import Timeout, config_path, env_value
 from ..errors import ConfigurationError
@@ -47,7 +48,7 @@ class GroqDriver(OpenAICompatibleDriver):
         limits: Mapping[str, Any] | RateLimits | None = None,
         redis_url: str | None = None,
     ) -> None:
-        key = api_key or env_value("GROQ_API_KEY")
+        key = check_api_key(api_key or env_value("GROQ_API_KEY"))
         if not key:
             raise ConfigurationError(
                 "no Groq API key. Get one at "
@@ -60,7 +61,7 @@ class GroqDriver(OpenAICompatibleDriver):
                 BotticelliWarning,
                 stacklevel=2,
             )
-        root = (base_url or env_value("GROQ_BASE_URL") or _defaults.GROQ_BASE_URL).rstrip("/")
+        root = check_base_url(base_url or env_value("GROQ_BASE_URL") or _defaults.GROQ_BASE_URL)
         if root.endswith(_defaults.GROQ_API_PREFIX):  # tolerate a full URL; the SDK would double it
             root = root[: -len(_defaults.GROQ_API_PREFIX)]
         info = catalog.lookup(model, "groq")

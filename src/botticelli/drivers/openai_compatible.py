@@ -12,10 +12,11 @@ import httpx2
 
 from .. import _defaults
 from .._headers import parse_rate_limit
-from .._transport import Transport, header_dict
+from .._sse import EventTooLarge, SSEDecoder
+from .._transport import Transport, check_api_key, check_base_url, connection_error, header_dict
 from ..codecs import openai_chat as codec
 from ..config import Secret, Timeout
-from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, ModelsError, ResponseError
+from ..errors import APITimeoutError, ConfigurationError, ModelsError, ResponseError
 from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk, Usage
 from .base import Driver, ResponseStream
 
@@ -54,7 +55,8 @@ class OpenAICompatibleDriver(Driver):
         if provider:
             self.provider_name = provider
         self.model_name = model
-        self.base_url = _check_url(base_url)
+        api_key = check_api_key(api_key)
+        self.base_url = check_base_url(base_url)
         self._profile = profile
         self._api_key = Secret(api_key) if api_key else None
         self._chat_url = self.base_url + "/chat/completions"
@@ -125,7 +127,7 @@ class OpenAICompatibleDriver(Driver):
         body = self._body(request, stream=False)
         started = time.perf_counter()
         limiter = self._transport.limiter
-        tokens = limiter.estimate(len(body), request.max_tokens) if limiter is not None else 0
+        tokens = limiter.estimate_request(request) if limiter is not None else 0
         response = await self._transport.send("POST", self._chat_url, content=body, tokens=tokens)
         headers = header_dict(response)
         data = codec.parse_json(
@@ -143,37 +145,64 @@ class OpenAICompatibleDriver(Driver):
 
     def generate_stream(self, request: GenerateRequest) -> ResponseStream:
         body = self._body(request, stream=True)
-        return ResponseStream(
-            self._stream(body, request.max_tokens), model=self.model_name, provider=self.provider_name
-        )
+        return ResponseStream(self._stream(body, request), model=self.model_name, provider=self.provider_name)
 
-    async def _stream(self, body: bytes, max_tokens: int | None) -> AsyncGenerator[StreamChunk, None]:
-        limiter = self._transport.limiter
-        tokens = limiter.estimate(len(body), max_tokens) if limiter is not None else 0
-        response = await self._transport.send(
-            "POST", self._chat_url, content=body, stream=True, tokens=tokens
+    async def _stream(self, body: bytes, request: GenerateRequest) -> AsyncGenerator[StreamChunk, None]:
+        transport = self._transport
+        limiter = transport.limiter
+        tokens = limiter.estimate_request(request) if limiter is not None else 0
+        loop = asyncio.get_running_loop()
+        deadline = transport.deadline()
+        response = await transport.send(
+            "POST", self._chat_url, content=body, stream=True, tokens=tokens, deadline=deadline
         )
-        headers = header_dict(response)
-        decoder = codec.StreamDecoder(
-            provider=self.provider_name,
-            model=self.model_name,
-            request_id=headers.get("x-request-id"),
-            rate_limit=parse_rate_limit(headers),
-        )
-        self.last_rate_limit = decoder.rate_limit
+        # The response is open and holds a limiter slot: every path from here releases both.
+        stall = transport.timeout.stall
+        wait_until = min(deadline, loop.time() + stall)  # the first piece: within total and stall
+        chunks = 0
+        request_id: str | None = None
         try:
-            if "text/event-stream" not in headers.get("content-type", ""):
-                raise await self._not_a_stream(response, decoder.request_id)
-            events = httpx2.EventSource(response).__aiter__()
-            async for event in events:
-                chunk = decoder.feed(event.data, event.event)
-                if chunk is not None:
-                    yield chunk
-                elif decoder.done:
-                    break
+            headers = header_dict(response)
+            request_id = headers.get("x-request-id")
+            decoder = codec.StreamDecoder(
+                provider=self.provider_name,
+                model=self.model_name,
+                request_id=request_id,
+                rate_limit=parse_rate_limit(headers),
+            )
+            request_id = decoder.request_id
+            self.last_rate_limit = decoder.rate_limit
+            if "text/event-stream" not in headers.get("content-type", "").lower():
+                async with asyncio.timeout_at(wait_until):
+                    raise await self._not_a_stream(response, headers, decoder.request_id)
+            sse = SSEDecoder()
+            reader = response.aiter_bytes().__aiter__()
+            ended = False
+            while not decoder.done and not ended:
+                try:
+                    async with asyncio.timeout_at(wait_until):
+                        data = await reader.__anext__()
+                except StopAsyncIteration:
+                    ended = True
+                    events = sse.flush()
+                else:
+                    events = sse.feed(data)
+                for event in events:
+                    chunk = decoder.feed(event.data, event.event)
+                    request_id = decoder.request_id
+                    if chunk is not None:
+                        chunks += 1
+                        yield chunk
+                        wait_until = loop.time() + stall  # the consumer's own time never counts
+                    elif decoder.done:
+                        break
             if decoder.done:
                 if limiter is not None and decoder.usage is not None:
-                    await _settle(limiter, tokens, decoder.usage, max_tokens)
+                    await _settle(limiter, tokens, decoder.usage, request.max_tokens)
+                # The chunked body's terminator follows [DONE] at once; reading it before the
+                # final chunk lets the connection go back to the pool even when the consumer
+                # stops at the final chunk. Bounded, in case a server lingers.
+                await _drain(reader)
                 yield StreamChunk(
                     is_final=True,
                     finish_reason=decoder.finish_reason,
@@ -182,40 +211,55 @@ class OpenAICompatibleDriver(Driver):
                     rate_limit=decoder.rate_limit,
                     tool_calls=decoder.tool_calls(),
                 )
-                # The chunked body's terminator follows [DONE] at once; reading it lets the
-                # connection go back to the pool instead of being closed (a new TCP+TLS
-                # handshake for the next stream). Bounded, in case a server lingers.
-                await _drain(events)
-        except httpx2.TimeoutException:
+                return
+        except TimeoutError:
+            if chunks:
+                message = f"timed out: the stream stalled, nothing new for {stall:g} s (Timeout.stall)"
+            else:
+                message = (
+                    f"timed out: no first token within {min(stall, transport.timeout.total):g} s "
+                    "(Timeout.stall / Timeout.total)"
+                )
             raise APITimeoutError(
-                "the stream stalled: no data within the read timeout",
+                message,
                 provider=self.provider_name,
                 model=self.model_name,
                 status=response.status_code,
-                request_id=decoder.request_id,
+                request_id=request_id,
             ) from None
-        except httpx2.TransportError as exc:
-            raise APIConnectionError(
-                f"the connection was lost during the stream ({type(exc).__name__})",
+        except EventTooLarge as exc:
+            raise ResponseError(
+                f"the stream sent {exc}",
                 provider=self.provider_name,
                 model=self.model_name,
                 status=response.status_code,
-                request_id=decoder.request_id,
+                request_id=request_id,
             ) from None
+        except ModelsError:
+            raise
+        except Exception as exc:
+            error = connection_error(
+                exc, provider=self.provider_name, model=self.model_name, during="during the stream"
+            )
+            error.status = response.status_code
+            error.request_id = request_id
+            raise error from None
         finally:
             if limiter is not None:
                 limiter.release()  # the concurrency slot, held by a stream until it ends
-            await response.aclose()
-        if not decoder.done:
-            raise ResponseError(
-                "the stream ended before [DONE]; the answer may be incomplete",
-                provider=self.provider_name,
-                model=self.model_name,
-                status=response.status_code,
-                request_id=decoder.request_id,
-            )
+            with contextlib.suppress(Exception):
+                await response.aclose()
+        raise ResponseError(
+            "the stream ended before [DONE]; the answer may be incomplete",
+            provider=self.provider_name,
+            model=self.model_name,
+            status=response.status_code,
+            request_id=request_id,
+        )
 
-    async def _not_a_stream(self, response: httpx2.Response, request_id: str | None) -> ModelsError:
+    async def _not_a_stream(
+        self, response: httpx2.Response, headers: Mapping[str, str], request_id: str | None
+    ) -> ModelsError:
         content = await response.aread()
         data = codec.parse_json(
             content, provider=self.provider_name, model=self.model_name, request_id=request_id
@@ -223,18 +267,20 @@ class OpenAICompatibleDriver(Driver):
         if isinstance(data, dict) and "error" in data:
             return codec.error_from_body(
                 response.status_code,
-                response.headers,
+                headers,
                 data,
                 provider=self.provider_name,
                 model=self.model_name,
                 profile=self._profile,
             )
         return ResponseError(
-            f"asked for a stream, got {response.headers.get('content-type', 'no content type')}",
+            f"asked for a stream, got {headers.get('content-type', 'no content type')[:80]}",
             provider=self.provider_name,
             model=self.model_name,
             status=response.status_code,
             request_id=request_id,
+            body=data,
+            headers=headers,
         )
 
     async def aclose(self) -> None:
@@ -271,9 +317,3 @@ async def _drain(events: AsyncIterator[object]) -> None:
 
     with contextlib.suppress(Exception):
         await asyncio.wait_for(read_rest(), _defaults.STREAM_DRAIN_TIMEOUT)
-
-
-def _check_url(url: str) -> str:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or url[-3:] == "://":
-        raise ConfigurationError(f"base_url: expected http(s)://host[:port][/path], got {url!r}")
-    return url.rstrip("/")
