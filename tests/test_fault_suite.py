@@ -810,3 +810,77 @@ def test_the_429_bodys_try_again_is_kept_without_a_limiter(server: HostileServer
     started = time.monotonic()
     result = outcome_of(generate(server, max_retries=1))
     assert isinstance(result, GenerateResponse) and time.monotonic() - started >= 0.8
+
+
+# ---- as processes: pools and the CLI ------------------------------------------------------------
+
+
+def test_pools_close_with_each_event_loop(server: HostileServer) -> None:
+    """Three asyncio.run() calls on one driver leave no unclosed transport behind."""
+    import subprocess
+    import sys
+
+    server.script(lambda r: response(200, completion("ok")))
+    code = f"""
+import asyncio, gc
+from botticelli import OpenAICompatibleDriver, GenerateRequest
+d = OpenAICompatibleDriver("m", base_url="{server.base_url}", api_key="{FAKE_KEY}")
+for _ in range(3):
+    asyncio.run(d.generate(GenerateRequest.prompt("Hi")))
+gc.collect()
+print("done")
+"""
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "done", run.stderr
+    assert "ResourceWarning" not in run.stderr and "unclosed" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "expect"),
+    [
+        (lambda r: response(200, {"choices": ["x"]}), "asked for a stream"),
+        (
+            lambda r: response(401, {"error": {"message": r.key, "code": r.key}}, {"x-request-id": r.key}),
+            "401",
+        ),
+        (lambda r: streamed(sse(delta("a"), {"error": {"message": r.key}}, done=False)), "stream failed"),
+        (lambda r: _trickle(stream_head(), b"data: {" + b" " * 400), "timed out"),
+    ],
+)
+def test_the_cli_prints_one_line_without_the_key(
+    server: HostileServer, tmp_path: Any, script: Any, expect: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    server.script(script)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "BOTTICELLI_"))}
+    env.update(
+        GROQ_API_KEY=FAKE_KEY,
+        GROQ_BASE_URL=server.base_url,
+        BOTTICELLI_TIMEOUT="2",
+        BOTTICELLI_MAX_RETRIES="0",
+        BOTTICELLI_GROQ_PLAN="unlimited",
+    )
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "botticelli.cli", "ask", "-v", "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert time.monotonic() - started < 15
+    assert run.returncode == 1, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("botticelli: error:")]
+    assert len(errors) == 1 and expect in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert not _has_key(run.stdout + run.stderr)
