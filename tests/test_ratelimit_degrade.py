@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import socket
 import string
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,71 +25,21 @@ from botticelli.errors import ConfigurationError, InvalidRequestError, RateLimit
 from botticelli.ratelimit import clear_registry, limiter_for
 from botticelli.ratelimit.redis_state import HARD_TIMEOUT
 
+from .conftest import _free_port
+from .redis_process import RedisProcess
+
 MODEL = "openai/gpt-oss-20b"
 REQUEST = GenerateRequest([Message.user("Say hi")], max_tokens=8)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """A redis-server on one fixed port that a test can kill and start again."""
-
-    def __init__(self, binary: str, workdir: Path) -> None:
-        self.binary = binary
-        self.workdir = workdir
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"redis-server did not start on port {self.port}")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        """SIGKILL: gone mid-run, connections cut, nothing saved."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
 def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (./run tests installs it)")
-    server = RedisProcess(binary, tmp_path)
+    server = RedisProcess(tmp_path)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
@@ -143,7 +91,7 @@ async def test_redis_killed_mid_run_degrades_then_recovers(
             await driver.generate(REQUEST)
             assert driver.limiter is not None and driver.limiter.shared == "redis"
             assert len(redis_keys(redis_process.url)) == 1
-            redis_process.stop()
+            redis_process.kill()
             started = time.perf_counter()
             for _ in range(5):
                 await driver.generate(REQUEST)  # answered and billed: never a ConfigurationError
@@ -213,7 +161,7 @@ async def test_after_response_methods_never_raise_when_redis_dies(redis_process:
     )
     assert shared is not None
     await shared.acquire(100)
-    redis_process.stop()
+    redis_process.kill()
     headers = {"x-ratelimit-limit-tokens": "8000", "x-ratelimit-remaining-tokens": "100"}
     await shared.observe(headers)
     error = RateLimitError("(TPM): Limit 8000", retry_after=0.5, status=429)
