@@ -884,3 +884,21 @@ def test_the_cli_prints_one_line_without_the_key(
     assert len(errors) == 1 and expect in errors[0], run.stderr
     assert "Traceback" not in run.stderr
     assert not _has_key(run.stdout + run.stderr)
+
+
+# ---- the scrubber itself ------------------------------------------------------------------------
+
+
+@given(word=st.from_regex(r"[a-z]{1,8}-[a-z]{4,10}", fullmatch=True))
+def test_words_that_merely_contain_a_key_prefix_are_left_alone(word: str) -> None:
+    from botticelli.errors import redact
+
+    assert redact(f"no space: {word}") == f"no space: {word}"  # "disk-quota" stays "disk-quota"
+
+
+@given(password=st.text(alphabet="abcXYZ019@:!$", min_size=1, max_size=16).filter(lambda p: "@" in p))
+def test_url_passwords_are_hidden_whole_even_with_an_at_sign(password: str) -> None:
+    from botticelli.errors import redact
+
+    shown = redact(f"Redis at redis://user:{password}@cache-host:6379/0 failed")
+    assert shown == "Redis at redis://***@cache-host:6379/0 failed"
