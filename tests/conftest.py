@@ -9,6 +9,9 @@ import pytest
 
 from botticelli.emulator import Emulator
 
+# Fixtures that live in their own module: ``redis_process`` (a redis-server a test may kill).
+pytest_plugins = ["tests.redis_process"]
+
 # Tests never read the developer's real configuration; api-marked tests get the real key explicitly.
 REAL_GROQ_API_KEY = os.environ.pop("GROQ_API_KEY", None)
 for _name in (

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -30,16 +28,6 @@ from .test_cache_integrity import logged
 
 MODEL = "openai/gpt-oss-20b"
 TIMEOUT = 0.3  # the store's per-call bound in these tests
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def groq(emulator: Emulator) -> GroqDriver:
@@ -66,14 +54,14 @@ async def until_cached(driver: CachedDriver, text: str, deadline: float = 10.0) 
         await asyncio.sleep(0.05)
 
 
-async def test_killed_mid_run_then_back(own_redis: RedisProcess, emulator: Emulator) -> None:
-    store = RedisCache(own_redis.url, timeout=TIMEOUT)
+async def test_killed_mid_run_then_back(redis_process: RedisProcess, emulator: Emulator) -> None:
+    store = RedisCache(redis_process.url, timeout=TIMEOUT)
     driver = CachedDriver(groq(emulator), store)
     try:
         with logged() as records:
             first = await driver.generate(prompt("Before"))
             assert (await driver.generate(prompt("Before"))).text == first.text and driver.last_hit
-            own_redis.kill()
+            redis_process.kill()
             for n in range(5):  # every request still answered, by the provider
                 answer = await driver.generate(prompt("Before"))
                 assert answer.text == first.text and not driver.last_hit
@@ -82,7 +70,7 @@ async def test_killed_mid_run_then_back(own_redis: RedisProcess, emulator: Emula
             assert emulator.stats.requests == 11
             burst = await asyncio.gather(*(driver.generate(prompt(f"Burst {n}")) for n in range(20)))
             assert all(a.text for a in burst) and emulator.stats.requests == 31
-            own_redis.start()  # the same port, empty
+            redis_process.start()  # the same port, empty
             await until_cached(driver, "After")
             assert (await driver.generate(prompt("Before"))).text == first.text
         assert len(warnings_in(records)) == 1
@@ -92,13 +80,13 @@ async def test_killed_mid_run_then_back(own_redis: RedisProcess, emulator: Emula
         await store.aclose()
 
 
-async def test_black_holed_redis_bounds_every_call(own_redis: RedisProcess, emulator: Emulator) -> None:
-    store = RedisCache(own_redis.url, timeout=TIMEOUT)
+async def test_black_holed_redis_bounds_every_call(redis_process: RedisProcess, emulator: Emulator) -> None:
+    store = RedisCache(redis_process.url, timeout=TIMEOUT)
     driver = CachedDriver(groq(emulator), store)
     try:
         with logged() as records:
             await driver.generate(prompt("Before"))
-            own_redis.stop()
+            redis_process.stop()
             for text in ("Before", "During", "During"):
                 started = time.monotonic()
                 answer = await driver.generate(prompt(text))
@@ -110,7 +98,7 @@ async def test_black_holed_redis_bounds_every_call(own_redis: RedisProcess, emul
             await asyncio.sleep(0.3)  # past the backoff, so stats() really asks
             with pytest.raises(CacheError):
                 await store.stats()
-            own_redis.resume()
+            redis_process.resume()
             await until_cached(driver, "After")
         assert len(warnings_in(records)) == 1
     finally:

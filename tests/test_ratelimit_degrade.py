@@ -33,16 +33,6 @@ REQUEST = GenerateRequest([Message.user("Say hi")], max_tokens=8)
 
 
 @pytest.fixture
-def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def black_hole() -> Iterator[str]:
     """A Redis URL whose server accepts the connection (the kernel's backlog) and never answers."""
     with socket.socket() as listener:
