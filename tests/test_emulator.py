@@ -19,7 +19,7 @@ import pytest
 
 from botticelli.emulator import Emulator, FakeBackend, Fault, Limits, RateLimiter, go_duration
 from botticelli.emulator.backend import Finish, Generation, StopScanner
-from botticelli.emulator.limits import Denial, Snapshot
+from botticelli.emulator.common.limits import Denial, Snapshot
 
 CHAT = "/openai/v1/chat/completions"
 MODEL = "openai/gpt-oss-20b"

@@ -50,17 +50,15 @@ def serve(
 
     if importlib.util.find_spec("aiohttp") is None:
         raise output.Failure(f"the emulator needs aiohttp; install it with {INSTALL_HINT}")
-    argv: list[str] = []
-    if host is not None:
-        argv += ["--host", host]
-    if port is not None:
-        argv += ["--port", str(port)]
-    if backend is not None:
-        argv += ["--backend", backend]
-    if enforce_limits:
-        argv.append("--enforce-limits")
-    if token_delay is not None:
-        argv += ["--token-delay", str(token_delay)]
-    from ..emulator.__main__ import main as emulator_main
+    from .. import emulator
 
-    return emulator_main(argv)
+    defaults = emulator.ServeOptions()
+    return emulator.serve(
+        emulator.ServeOptions(
+            host=defaults.host if host is None else host,
+            port=defaults.port if port is None else port,
+            backend=defaults.backend if backend is None else backend,
+            enforce_limits=enforce_limits,
+            token_delay=defaults.token_delay if token_delay is None else token_delay,
+        )
+    )

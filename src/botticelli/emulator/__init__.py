@@ -8,15 +8,23 @@
 
 Faithful to Groq's wire format (bodies, headers, SSE framing, error bodies, rate limits) as
 documented in ``groq-wire.md``; the model behind it is pluggable (``Backend``), a deterministic
-fake by default. Also runs standalone: ``python -m botticelli.emulator --port 0``.
+fake by default. Also runs standalone: ``python -m botticelli.emulator --port 0``, or from code:
+``serve(ServeOptions(port=8000))``.
+
+Layout: ``common/`` holds what every wire format shares (server lifecycle, state, faults,
+stats, rate-limit buckets, the control plane, ``WireError``); ``groq/`` is Groq's wire format
+(validation, chat completions, models, files and batches, bodies and error texts); ``backend``,
+``textgen`` and ``local_backend`` are the models behind any of them. Another wire format is one
+package beside ``groq/`` built on ``common/``.
 """
 
 from botticelli.emulator.backend import BACKENDS, Backend, Finish, Generation, register_backend
-from botticelli.emulator.faults import KINDS as FAULT_KINDS
-from botticelli.emulator.faults import Fault
-from botticelli.emulator.limits import Limits, RateLimiter, go_duration
-from botticelli.emulator.server import Emulator
-from botticelli.emulator.stats import EmulatorStats, RecordedRequest
+from botticelli.emulator.common.errors import WireError
+from botticelli.emulator.common.faults import KINDS as FAULT_KINDS
+from botticelli.emulator.common.faults import Fault
+from botticelli.emulator.common.limits import Limits, RateLimiter, go_duration
+from botticelli.emulator.common.stats import EmulatorStats, RecordedRequest
+from botticelli.emulator.groq.emulator import Emulator, ServeOptions, serve
 from botticelli.emulator.textgen import FakeBackend
 
 __all__ = [
@@ -32,6 +40,9 @@ __all__ = [
     "Limits",
     "RateLimiter",
     "RecordedRequest",
+    "ServeOptions",
+    "WireError",
     "go_duration",
     "register_backend",
+    "serve",
 ]

@@ -1,22 +1,19 @@
 """``python -m botticelli.emulator``: serve the emulator until SIGINT/SIGTERM.
 
 Prints exactly one line, ``botticelli emulator listening on http://HOST:PORT``, once it accepts
-connections, so a parent process started with ``--port 0`` can read the URL.
+connections, so a parent process started with ``--port 0`` can read the URL. The options map one
+to one onto ``ServeOptions``; ``serve`` does the rest (as for ``botticelli serve``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 
-from botticelli.emulator.backend import backend_names, make_backend
-from botticelli.emulator.batches import DEFAULT_BATCH_STEP
-from botticelli.emulator.server import PLANS, Emulator
-from botticelli.errors import BotticelliError
+from botticelli.emulator.backend import backend_names
+from botticelli.emulator.common.state import DEFAULT_BATCH_STEP
+from botticelli.emulator.groq.emulator import PLANS, ServeOptions, serve
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,44 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(emulator: Emulator) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # Windows
-            loop.add_signal_handler(sig, stop.set)
-    await emulator.astart()
-    try:
-        print(f"botticelli emulator listening on {emulator.base_url}", flush=True)
-        await stop.wait()
-    finally:
-        await emulator.astop()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        backend = make_backend(args.backend)
-        limits = {n: getattr(args, n) for n in ("rpm", "rpd", "tpm", "tpd") if getattr(args, n) is not None}
-        emulator = Emulator(
+    return serve(
+        ServeOptions(
             host=args.host,
             port=args.port,
-            api_keys=args.api_keys,
             plan=args.plan,
             enforce_limits=args.enforce_limits,
-            limits=limits,
+            rpm=args.rpm,
+            rpd=args.rpd,
+            tpm=args.tpm,
+            tpd=args.tpd,
             token_delay=args.token_delay,
-            backend=backend,
             window_scale=args.window_scale,
             batch_step=args.batch_step,
+            api_keys=tuple(args.api_keys) if args.api_keys is not None else None,
+            backend=args.backend,
         )
-        asyncio.run(_serve(emulator))
-    except (ValueError, OSError, BotticelliError) as exc:
-        print(f"botticelli emulator: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # a second Ctrl-C while stopping
-        return 130
-    return 0
+    )
 
 
 if __name__ == "__main__":

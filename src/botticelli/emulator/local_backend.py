@@ -2,9 +2,9 @@
 
 ``Emulator(backend=LocalBackend())`` or ``python -m botticelli.emulator --backend local`` then
 answers Groq-format requests, for any catalog model id, with text the local model generates, at
-its real speed. Model loading and generation are ``botticelli.drivers.local``'s, shared with
-``LocalDriver`` (one model per process); the emulator applies ``max_tokens``, stop sequences and
-the wire format as for every backend.
+its real speed. Model loading and generation are the llama.cpp runtime's
+(``botticelli.local.runtime``), shared with ``LocalDriver`` (one model per process); the emulator
+applies ``max_tokens``, stop sequences and the wire format as for every backend.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from botticelli import _defaults
-from botticelli.drivers.local import (
+from botticelli.emulator.backend import Finish, Message, message_text, register_backend
+from botticelli.local.runtime import (
     Generation,
     LocalModel,
     Sampling,
@@ -22,7 +23,6 @@ from botticelli.drivers.local import (
     resolve_model_path,
     stream_text,
 )
-from botticelli.emulator.backend import Finish, Message, message_text, register_backend
 
 __all__ = ["LocalBackend"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import BodyPartReader, web
 
-from botticelli.emulator import wire
+from botticelli.emulator.groq import wire
 
 #: [BATCH] allows 50,000 lines and 200 MB per file ([APIREF] says 100 MB; the larger one is kept).
 MAX_LINES = 50_000
@@ -190,4 +190,4 @@ async def _read_capped(part: BodyPartReader) -> bytes | None:
 
 
 def _wrong_method(request: web.BaseRequest) -> web.Response:
-    return json_response(404, wire.unknown_url(request.method, request.path))
+    return json_response(404, wire.error_body_of(wire.unknown_url(request.method, request.path)))

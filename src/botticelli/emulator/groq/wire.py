@@ -1,6 +1,7 @@
 """Groq's wire format: ids, JSON bodies, SSE frames and error texts (groq-wire.md §2-§6).
 
 Everything here is a pure function of its arguments so the shapes can be checked in one place.
+Errors are ``WireError`` values (status and fields); ``error_body_of`` renders one as Groq's body.
 Bodies are built as ``dict`` literals in Groq's key order and encoded with orjson; the SSE frames
 for content tokens are pre-encoded around the token so a stream costs one small encode per token.
 """
@@ -18,6 +19,7 @@ import orjson
 
 from botticelli import catalog
 from botticelli.catalog import ModelInfo
+from botticelli.emulator.common.errors import WireError
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -82,43 +84,63 @@ def error_body(
     return {"error": error}
 
 
-INVALID_API_KEY = error_body("Invalid API Key", code="invalid_api_key")
+def error_body_of(error: WireError) -> dict[str, Any]:
+    """The body Groq sends for ``error``."""
+    return error_body(error.message, error.type, code=error.code, param=error.param)
 
 
-def model_not_found(model: str) -> dict[str, Any]:
-    return error_body(
-        f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+def invalid_request(message: str, param: str | None = None) -> WireError:
+    """A 400 ``invalid_request_error`` naming the offending parameter."""
+    return WireError(400, message, "invalid_request_error", param=param)
+
+
+def invalid_api_key() -> WireError:
+    return WireError(401, "Invalid API Key", "invalid_request_error", code="invalid_api_key")
+
+
+def model_not_found(model: str) -> WireError:
+    return WireError(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        code="model_not_found",
     )
 
 
-def model_decommissioned(model: str) -> dict[str, Any]:
-    return error_body(
+def model_decommissioned(model: str) -> WireError:
+    return WireError(
+        400,
         f"The model `{model}` has been decommissioned and is no longer supported. Please refer to "
         f"{DEPRECATIONS_URL} for a recommendation on which model to use instead.",
+        "invalid_request_error",
         code="model_decommissioned",
     )
 
 
-def context_length_exceeded() -> dict[str, Any]:
-    return error_body(
+def context_length_exceeded() -> WireError:
+    return WireError(
+        400,
         "Please reduce the length of the messages or completion.",
+        "invalid_request_error",
         param="messages",
         code="context_length_exceeded",
     )
 
 
-def max_tokens_too_large(maximum: int) -> dict[str, Any]:
-    return error_body(
+def max_tokens_too_large(maximum: int) -> WireError:
+    return invalid_request(
         f"`max_completion_tokens` must be less than or equal to `{maximum}`, the maximum value for "
         "`max_completion_tokens` is less than the `context_window` for this model",
-        param="max_completion_tokens",
+        "max_completion_tokens",
     )
 
 
-def unknown_url(method: str, path: str) -> dict[str, Any]:
-    return error_body(
+def unknown_url(method: str, path: str) -> WireError:
+    return WireError(
+        404,
         f"Unknown request URL: {method} {path}. Please check the URL for typos, "
         "or see the docs at https://console.groq.com/docs/",
+        "invalid_request_error",
         code="unknown_url",
     )
 
@@ -176,6 +198,39 @@ def usage(
     }
 
 
+def completion_object(
+    *,
+    cid: str,
+    created: int,
+    model: str,
+    content: str,
+    finish_reason: str,
+    usage: dict[str, Any],
+    req_id: str,
+    seed: int,
+) -> dict[str, Any]:
+    """A ``chat.completion`` object in the key order of §3.2 (a Batch API output line embeds it)."""
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage,
+        "usage_breakdown": None,
+        "system_fingerprint": fingerprint(model),
+        "x_groq": {"id": req_id, "seed": seed},
+        "service_tier": "on_demand",
+    }
+
+
 def completion(
     *,
     cid: str,
@@ -189,25 +244,16 @@ def completion(
 ) -> bytes:
     """A ``chat.completion`` body, byte for byte in the shape of §3.2."""
     return orjson.dumps(
-        {
-            "id": cid,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "logprobs": None,
-                    "finish_reason": finish_reason,
-                }
-            ],
-            "usage": usage,
-            "usage_breakdown": None,
-            "system_fingerprint": fingerprint(model),
-            "x_groq": {"id": req_id, "seed": seed},
-            "service_tier": "on_demand",
-        }
+        completion_object(
+            cid=cid,
+            created=created,
+            model=model,
+            content=content,
+            finish_reason=finish_reason,
+            usage=usage,
+            req_id=req_id,
+            seed=seed,
+        )
     )
 
 

@@ -6,8 +6,10 @@ step, then ``completed``; ``cancel`` goes through ``cancelling`` to ``cancelled`
 partial output. ``Settings.batch_step`` (seconds) sets the pace and is read at every pause.
 
 Each line runs through the same validation and generation as ``POST /chat/completions``
-(``EmulatorApp._validate`` and ``_complete``), without the sync rate limits: Groq gives batches
-limits of their own. Assumptions where Groq publishes nothing, each marked below:
+(``validation.validate_chat`` and ``ChatCompletions.complete``), without the sync rate limits:
+Groq gives batches limits of their own. A ``WireError`` from validation becomes the line's error
+record directly, with the status and body the HTTP endpoint would answer. Assumptions where Groq
+publishes nothing, each marked below:
 
 - a request that fails with an HTTP error goes to the error file as
   ``{"id","custom_id","response":{"status_code":4xx,"request_id","body":{"error":…}},"error":null}``
@@ -31,17 +33,19 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from botticelli.emulator import wire
-from botticelli.emulator.files import FilesAPI, FileStore, bad_request, json_response, not_found
+from botticelli.emulator.common.errors import WireError
+from botticelli.emulator.common.state import State
+from botticelli.emulator.groq import wire
+from botticelli.emulator.groq.files import FilesAPI, FileStore, bad_request, json_response, not_found
+from botticelli.emulator.groq.http import accepted_key
+from botticelli.emulator.groq.validation import validate_chat
 
 if TYPE_CHECKING:
-    from botticelli.emulator.app import EmulatorApp
+    from botticelli.emulator.groq.chat import ChatCompletions
 
 FILES_PATH = "/openai/v1/files"
 BATCHES_PATH = "/openai/v1/batches"
 
-#: Seconds between phases when nothing else is configured: fast enough for tests.
-DEFAULT_BATCH_STEP = 0.05
 ENDPOINTS = ("/v1/chat/completions",)
 TERMINAL = frozenset({"failed", "completed", "expired", "cancelled"})
 MIN_WINDOW = 24 * 3600
@@ -119,10 +123,11 @@ class EmulatedBatch:
 
 
 class BatchAPI:
-    """Handles every ``/files`` and ``/batches`` request of one ``EmulatorApp`` (same API keys)."""
+    """Handles every ``/files`` and ``/batches`` request of one emulator (same API keys)."""
 
-    def __init__(self, app: EmulatorApp) -> None:
-        self.app = app
+    def __init__(self, state: State, chat: ChatCompletions) -> None:
+        self.state = state
+        self.chat = chat
         self.files = FileStore()
         self._files_api = FilesAPI(self.files)
         self._batches: dict[str, EmulatedBatch] = {}
@@ -133,8 +138,8 @@ class BatchAPI:
         return any(path == root or path.startswith(root + "/") for root in (FILES_PATH, BATCHES_PATH))
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
-        if self.app._api_key(request) is None:
-            return json_response(401, wire.INVALID_API_KEY)
+        if accepted_key(request, self.state.settings.api_keys) is None:
+            return json_response(401, wire.error_body_of(wire.invalid_api_key()))
         path, method = request.path, request.method
         if path.startswith(FILES_PATH):
             return await self._files_api.handle(request, path[len(FILES_PATH) :])
@@ -153,7 +158,7 @@ class BatchAPI:
                 if tail == "cancel":
                     return self._cancel(batch)
                 return json_response(200, batch.to_json())
-        return json_response(404, wire.unknown_url(method, path))
+        return json_response(404, wire.error_body_of(wire.unknown_url(method, path)))
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -241,11 +246,11 @@ class BatchAPI:
     # -- the batch's life ---------------------------------------------------------------------
 
     def _step(self) -> float:
-        return self.app.state.settings.batch_step
+        return self.state.settings.batch_step
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but end the batch task at once when the server stops."""
-        stopping = self.app.state.stopping
+        stopping = self.state.stopping
         if stopping is None:
             await asyncio.sleep(seconds)
             return
@@ -321,17 +326,9 @@ class BatchAPI:
 
     async def _execute(self, line: _Line) -> tuple[bool, dict[str, Any]]:
         """Run one line as a non-streamed chat completion; (succeeded, output-file record)."""
-        app = self.app
         req_id = wire.request_id()
         started = time.perf_counter()
-        params = app._validate(line.body, req_id)
-        if isinstance(params, web.Response):
-            status, body = params.status, _json_body(params)
-        else:
-            response = await app._complete(
-                params, app._generation(params), {"x-request-id": req_id}, req_id, started, None
-            )
-            status, body = response.status, _json_body(response)
+        status, body = await self.answer(line.body, req_id, started)
         record = {
             "id": "batch_req_out_" + wire.ulid(),
             "custom_id": line.custom_id,
@@ -339,6 +336,15 @@ class BatchAPI:
             "error": None,
         }
         return status == 200, record
+
+    async def answer(self, body: dict[str, Any], req_id: str, started: float) -> tuple[int, dict[str, Any]]:
+        """The status and body ``POST /chat/completions`` gives ``body`` (no rate limits, no faults)."""
+        try:
+            params = validate_chat(body, self.state.settings.backend)
+        except WireError as error:
+            return error.status, wire.error_body_of(error)
+        completion = await self.chat.complete(params, self.chat.generation(params), req_id, started, None)
+        return 200, completion
 
 
 def parse_lines(data: bytes | None, endpoint: str) -> tuple[list[_Line], list[dict[str, Any]]]:
@@ -419,9 +425,3 @@ def _expired(line: _Line) -> dict[str, Any]:
             "message": "This request could not be executed before the completion window expired.",
         },
     }
-
-
-def _json_body(response: web.Response) -> Any:
-    body = response.body
-    assert isinstance(body, (bytes, bytearray))
-    return orjson.loads(body)

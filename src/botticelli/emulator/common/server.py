@@ -1,118 +1,58 @@
-"""``Emulator``: runs the Groq emulator in a background thread (sync tests) or the current loop.
+"""``EmulatorServer``: the lifecycle every emulator shares, in a background thread or the running loop.
 
 A thread with its own event loop lets synchronous code (``groq.Groq``, plain pytest) talk to the
 server without deadlocking; ``astart``/``astop`` serve inside an already running loop instead
-(the CLI, or async tests that only use async clients).
+(the CLI, or async tests that only use async clients). A wire format subclasses it, builds the
+``State`` from its own options and returns its request handler from ``handler()``.
+``serve_until_signalled`` is the foreground loop of the command lines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
-from botticelli.emulator.app import EmulatorApp, Settings, State
-from botticelli.emulator.backend import Backend
-from botticelli.emulator.batches import DEFAULT_BATCH_STEP
-from botticelli.emulator.faults import Fault
-from botticelli.emulator.limits import LIMIT_KINDS
-from botticelli.emulator.stats import EmulatorStats, RecordedRequest
-from botticelli.emulator.textgen import FakeBackend
-
-PLANS = ("free", "developer")
+from botticelli.emulator.common.faults import Fault
+from botticelli.emulator.common.state import State
+from botticelli.emulator.common.stats import EmulatorStats, RecordedRequest
 
 #: How long stopping waits for in-flight responses before cancelling them.
 SHUTDOWN_TIMEOUT = 0.25
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-class Emulator:
-    """A Groq-compatible HTTP server with fault injection, for tests and benchmarks.
 
-    >>> with Emulator() as emu:
-    ...     client = groq.Groq(base_url=emu.base_url, api_key="gsk_test")
+class EmulatorServer:
+    """Serves one ``State`` on ``host:port`` (0 picks a free port) with a wire format's handler."""
 
-    - ``api_keys``: the accepted keys; ``None`` accepts any key starting with ``gsk_``.
-    - ``plan``: ``"free"`` or ``"developer"``, whose per-model catalog limits apply.
-    - ``enforce_limits``: answer 429/413 when over a limit (headers are always sent).
-    - ``limits``: ``{"rpm", "rpd", "tpm", "tpd"}`` overrides for every model; ``None`` = unlimited.
-    - ``token_delay``: seconds per generated token (streams sleep between chunks).
-    - ``window_scale``: multiplies every limit window (0.1: a 6 s "minute"), so a test can run a
-      per-minute limit in seconds; headers and ``retry-after`` are in scaled seconds.
-    - ``backend``: the model (``Backend`` protocol); a deterministic ``FakeBackend`` by default.
-    - ``batch_step``: seconds between the phases of a Batch API job (validating, in progress,
-      finalizing); settable while running through the ``batch_step`` attribute.
-    """
-
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        api_keys: Iterable[str] | None = None,
-        plan: str = "free",
-        enforce_limits: bool = False,
-        limits: Mapping[str, int | None] | None = None,
-        token_delay: float = 0.0,
-        backend: Backend | None = None,
-        window_scale: float = 1.0,
-        batch_step: float = DEFAULT_BATCH_STEP,
-    ) -> None:
-        if isinstance(api_keys, str):
-            api_keys = [api_keys]
-        if plan not in PLANS:
-            raise ValueError(f"plan must be one of {', '.join(PLANS)}, not {plan!r}")
-        overrides = dict(limits or {})
-        unknown = set(overrides) - set(LIMIT_KINDS)
-        if unknown:
-            raise ValueError(f"unknown limit(s) {', '.join(sorted(unknown))}; use rpm, rpd, tpm, tpd")
-        for name, value in overrides.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"limit {name} must be a positive int or None")
-        if token_delay < 0:
-            raise ValueError("token_delay must be >= 0")
-        if not window_scale > 0:
-            raise ValueError("window_scale must be > 0")
-        if batch_step < 0:
-            raise ValueError("batch_step must be >= 0")
+    def __init__(self, *, host: str, port: int, state: State) -> None:
         self.host = host
         self._requested_port = port
-        self._state = State(
-            Settings(
-                backend=backend if backend is not None else FakeBackend(),
-                api_keys=frozenset(api_keys) if api_keys is not None else None,
-                plan=plan,
-                enforce_limits=enforce_limits,
-                limit_overrides=overrides,
-                token_delay=token_delay,
-                batch_step=batch_step,
-            )
-        )
-        self._state.limiter.window_scale = window_scale
+        self._state = state
         self._port: int | None = None
         self._runner: web.ServerRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def batch_step(self) -> float:
-        return self._state.settings.batch_step
-
-    @batch_step.setter
-    def batch_step(self, seconds: float) -> None:
-        self._state.settings.batch_step = seconds  # read at every pause of a running batch job
+    def handler(self) -> Handler:
+        """The request handler given to ``aiohttp.web.Server`` (one per start)."""
+        raise NotImplementedError
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def astart(self) -> Emulator:
+    async def astart(self) -> Self:
         """Start serving on the running event loop."""
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         self._state.stopping = asyncio.Event()
-        server = web.Server(EmulatorApp(self._state), handler_cancellation=True, access_log=None)
+        server = web.Server(self.handler(), handler_cancellation=True, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._requested_port)
@@ -134,7 +74,7 @@ class Emulator:
             self._state.stopping.set()
         await runner.cleanup()
 
-    def start(self) -> Emulator:
+    def start(self) -> Self:
         """Serve in a background thread with its own event loop; returns once it accepts requests."""
         if self._thread is not None or self._runner is not None:
             raise RuntimeError("the emulator is already running")
@@ -179,7 +119,7 @@ class Emulator:
             thread.join(timeout=10)
             self._thread = self._loop = None
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -187,7 +127,7 @@ class Emulator:
     ) -> None:
         self.stop()
 
-    async def __aenter__(self) -> Emulator:
+    async def __aenter__(self) -> Self:
         return await self.astart()
 
     async def __aexit__(
@@ -205,19 +145,14 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port``: what the Groq SDK takes as ``base_url`` (paths add ``/openai/v1``)."""
+        """``http://host:port`` (an IPv6 host in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
-
-    @property
-    def openai_base_url(self) -> str:
-        """``http://host:port/openai/v1``: for OpenAI-compatible clients."""
-        return self.base_url + "/openai/v1"
 
     # -- behaviour and inspection -------------------------------------------------------------
 
     def inject(self, *faults: Fault) -> None:
-        """Queue faults; each fires on the next ``count`` matching chat-completion requests."""
+        """Queue faults; each fires on the next ``count`` matching requests."""
         for fault in faults:
             if not isinstance(fault, Fault):
                 raise TypeError(f"expected a Fault, got {type(fault).__name__}")
@@ -256,4 +191,23 @@ class Emulator:
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not running"
-        return f"<Emulator {where} plan={self._state.settings.plan}>"
+        return f"<{type(self).__name__} {where} plan={self._state.settings.plan}>"
+
+
+async def serve_until_signalled(server: EmulatorServer) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM.
+
+    Prints exactly one line, ``botticelli emulator listening on http://HOST:PORT``, once it
+    accepts connections, so a parent process started with port 0 can read the URL.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows
+            loop.add_signal_handler(sig, stop.set)
+    await server.astart()
+    try:
+        print(f"botticelli emulator listening on {server.base_url}", flush=True)
+        await stop.wait()
+    finally:
+        await server.astop()

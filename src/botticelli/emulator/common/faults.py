@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from botticelli.emulator.limits import limit_kind_of
+from botticelli.emulator.common.limits import limit_kind_of
 
 #: kind -> accepted parameters and their defaults (``None``: not set / computed at fire time).
 KINDS: dict[str, dict[str, Any]] = {

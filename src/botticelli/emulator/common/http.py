@@ -1,0 +1,33 @@
+"""Small pieces of HTTP every emulator needs: JSON answers and answers that never come."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+JSON = "application/json"
+
+
+def json_response(
+    status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+) -> web.Response:
+    """``body`` (a dict, or bytes already encoded) as ``application/json``, plus ``headers``."""
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    all_headers = {"content-type": JSON}
+    if headers:
+        all_headers.update(headers)
+    return web.Response(status=status, body=data, headers=all_headers)
+
+
+class Aborted(web.StreamResponse):
+    """Returned after the transport was aborted: nothing is sent, nothing is counted."""
+
+
+def abort(request: web.BaseRequest) -> Aborted:
+    """Close the connection without an answer (the ``drop`` and ``hang`` faults)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return Aborted()
