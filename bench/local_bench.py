@@ -26,12 +26,13 @@ from typing import Any
 from botticelli.drivers.local import (
     LocalDriver,
     LocalModel,
-    Sampling,
     bundled_model_path,
     load_model,
     resolve_model_path,
+    sampling_of,
     wire_messages,
 )
+from botticelli.local.runtime import Sampling
 from botticelli.types import GenerateRequest
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
@@ -127,7 +128,7 @@ async def main(argv: list[str] | None = None) -> int:
     driver = LocalDriver(model_path=path, n_ctx=args.n_ctx, n_threads=args.n_threads)
     assert await driver.load() is model
     request = GenerateRequest.prompt(PROMPT, max_tokens=args.max_tokens, temperature=0.0, seed=SEED)
-    sampling = Sampling.of(request)
+    sampling = sampling_of(request, model=args.model, provider="local")
 
     direct: list[Run] = []
     ours: list[Run] = []

