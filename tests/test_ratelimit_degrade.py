@@ -18,10 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import botticelli.ratelimit.limiter as limiter_module
+import botticelli.ratelimit.state as state_module
 from botticelli import GenerateRequest, GroqDriver, Message
+from botticelli._headers import GROQ_RATE_LIMITS
 from botticelli.emulator import Emulator
 from botticelli.errors import ConfigurationError, InvalidRequestError, RateLimitError
+from botticelli.providers.groq_plans import GROQ_PLANS
 from botticelli.ratelimit import clear_registry, limiter_for
 from botticelli.ratelimit.redis_state import HARD_TIMEOUT
 
@@ -43,7 +45,7 @@ def black_hole() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(limiter_module, "REDIS_RETRY", 0.5)  # reconnect attempts every 0.5 s, not 2 s
+    monkeypatch.setattr(state_module, "REDIS_RETRY", 0.5)  # reconnect attempts every 0.5 s, not 2 s
     clear_registry()
     yield
     clear_registry()
@@ -147,7 +149,8 @@ async def test_after_response_methods_never_raise_when_redis_dies(redis_process:
         api_key="gsk_k",
         plan="free",
         redis_url=redis_process.url,
-        with_plans=True,
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert shared is not None
     await shared.acquire(100)
@@ -178,7 +181,14 @@ def test_a_malformed_url_is_a_configuration_error_without_credentials(password: 
     url = f"redis://user:{password}@cache.internal:{port}/0"
     with pytest.raises(ConfigurationError) as caught:
         limiter_for(
-            "groq", MODEL, base_url="http://x", api_key="k", plan="free", redis_url=url, with_plans=True
+            "groq",
+            MODEL,
+            base_url="http://x",
+            api_key="k",
+            plan="free",
+            redis_url=url,
+            schema=GROQ_RATE_LIMITS,
+            plans=GROQ_PLANS,
         )
     text = str(caught.value)
     assert text.startswith("redis_url=:") and password not in text and "cache.internal" in text
@@ -202,7 +212,16 @@ def test_malformed_urls_name_their_setting(
         toml.write_text(f'[ratelimit]\nredis_url = "{url}"\n')
         monkeypatch.setenv("BOTTICELLI_CONFIG", str(toml))
     with pytest.raises(ConfigurationError, match="not a usable Redis URL") as caught:
-        limiter_for("groq", MODEL, base_url="http://x", api_key="k", plan="free", with_plans=True, **options)
+        limiter_for(
+            "groq",
+            MODEL,
+            base_url="http://x",
+            api_key="k",
+            plan="free",
+            schema=GROQ_RATE_LIMITS,
+            plans=GROQ_PLANS,
+            **options,
+        )
     assert str(caught.value).startswith(expected)
 
 
@@ -211,7 +230,14 @@ def test_malformed_urls_name_their_setting(
 
 async def test_status_in_an_event_loop_makes_no_round_trip(black_hole: str) -> None:
     shared = limiter_for(
-        "groq", MODEL, base_url="http://x", api_key="k", plan="free", redis_url=black_hole, with_plans=True
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="free",
+        redis_url=black_hole,
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert shared is not None
     started = time.perf_counter()
@@ -225,14 +251,28 @@ async def test_status_in_an_event_loop_makes_no_round_trip(black_hole: str) -> N
 
 async def test_status_in_a_loop_shows_the_last_known_shared_state(redis_url: str) -> None:
     first = limiter_for(
-        "groq", MODEL, base_url="http://x", api_key="k", plan="free", redis_url=redis_url, with_plans=True
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="free",
+        redis_url=redis_url,
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert first is not None
     for _ in range(3):
         await first.acquire(100)
     clear_registry()  # another process on the same quota
     second = limiter_for(
-        "groq", MODEL, base_url="http://x", api_key="k", plan="free", redis_url=redis_url, with_plans=True
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="free",
+        redis_url=redis_url,
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert second is not None and second is not first
     await second.acquire(100)
@@ -248,7 +288,14 @@ def test_status_without_a_loop_closes_its_client(redis_url: str) -> None:
     import redis
 
     shared = limiter_for(
-        "groq", MODEL, base_url="http://x", api_key="k", plan="free", redis_url=redis_url, with_plans=True
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="free",
+        redis_url=redis_url,
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert shared is not None
     with redis.Redis.from_url(redis_url) as admin:

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botticelli import GenerateRequest, InvalidRequestError, Message, _defaults
+from botticelli._headers import GROQ_RATE_LIMITS
 from botticelli.catalog import lookup
+from botticelli.providers.groq_plans import GROQ_PLANS
 from botticelli.ratelimit import RateLimits, resolve_limits
 from botticelli.ratelimit.estimate import IMAGE_TOKENS, MESSAGE_OVERHEAD, REPLY_OVERHEAD, prompt_tokens
 from botticelli.ratelimit.limiter import Limiter
-from botticelli.ratelimit.spec import RPD, TPM
 from botticelli.types import Input, Role, ToolCall
 
 MODEL = "openai/gpt-oss-20b"
@@ -38,9 +39,9 @@ def limiter(plan_source: str = "plan=") -> Limiter:
         sources=dict.fromkeys(("rpm", "rpd", "tpm", "tpd"), "free plan"),
         plan="free",
         plan_source=plan_source,
-        resolver=lambda name: resolve_limits("groq", MODEL, name, None, with_catalog=True),
-        plans=info.limits,
-        header_kinds=(RPD, TPM),
+        resolver=lambda name: resolve_limits("groq", MODEL, name, None, plans=GROQ_PLANS),
+        plans=GROQ_PLANS,
+        schema=GROQ_RATE_LIMITS,
         max_completion=info.max_completion_tokens,
         context_window=info.context_window,
         clock=time.monotonic,

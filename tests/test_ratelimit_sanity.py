@@ -17,12 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botticelli import GenerateRequest, GroqDriver, InvalidRequestError, Message, RateLimitError, _defaults
+from botticelli._headers import GROQ_RATE_LIMITS
 from botticelli.catalog import lookup
 from botticelli.emulator import Emulator, Fault
 from botticelli.errors import ModelsError
+from botticelli.providers.groq_plans import GROQ_PLANS
 from botticelli.ratelimit import RateLimits, clear_registry, limiter_for, resolve_limits
 from botticelli.ratelimit.limiter import CONFIRMATIONS, Limiter
-from botticelli.ratelimit.spec import RPD, TPD, TPM, WINDOWS
+from botticelli.ratelimit.spec import TPD, WINDOWS
 
 MODEL = "openai/gpt-oss-20b"
 FREE = RateLimits(rpm=30, rpd=1000, tpm=8000, tpd=200000)
@@ -62,9 +64,9 @@ def make(
         sources=dict.fromkeys(("rpm", "rpd", "tpm", "tpd"), f"{plan} plan"),
         plan=plan,
         plan_source=plan_source,
-        resolver=lambda name: resolve_limits("groq", MODEL, name, None, with_catalog=True),
-        plans=CATALOG.limits,
-        header_kinds=(RPD, TPM),
+        resolver=lambda name: resolve_limits("groq", MODEL, name, None, plans=GROQ_PLANS),
+        plans=GROQ_PLANS,
+        schema=GROQ_RATE_LIMITS,
         max_completion=CATALOG.max_completion_tokens,
         context_window=CATALOG.context_window,
         clock=clock or time.monotonic,
@@ -238,7 +240,12 @@ def test_settle_clamps_any_reported_usage(estimated: int, used: Any, completion:
 def test_any_retry_after_holds_at_most_its_window(retry_after: Any, daily: bool, tokens: int) -> None:
     limiter = make(clock=Clock())
     error = RateLimitError(
-        "Rate limit reached", retry_after=retry_after, daily=daily, limit="tokens per day (TPD)", status=429
+        "Rate limit reached",
+        retry_after=retry_after,
+        daily=daily,
+        limit="tokens per day (TPD)",
+        limit_kind="tpd",
+        status=429,
     )
 
     async def run() -> None:
@@ -292,7 +299,9 @@ def test_an_assumed_plan_never_refuses_for_size(
     no_plan_anywhere: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, "botticelli.ratelimit")
-    assumed = limiter_for("groq", MODEL, base_url="http://x", api_key="gsk_k", with_plans=True)
+    assumed = limiter_for(
+        "groq", MODEL, base_url="http://x", api_key="gsk_k", schema=GROQ_RATE_LIMITS, plans=GROQ_PLANS
+    )
     assert assumed is not None and assumed.plan == "free" and assumed.plan_assumed
     tokens = assumed.estimate_request(BIG)  # sent: the server answers 413 if it really is too large
     assert tokens > 8000
@@ -307,14 +316,24 @@ def test_an_assumed_plan_never_refuses_for_size(
         clear_registry()
         if not chosen:
             monkeypatch.setenv("BOTTICELLI_GROQ_PLAN", "free")
-        limiter = limiter_for("groq", MODEL, base_url="http://x", api_key="gsk_k", with_plans=True, **chosen)
+        limiter = limiter_for(
+            "groq",
+            MODEL,
+            base_url="http://x",
+            api_key="gsk_k",
+            schema=GROQ_RATE_LIMITS,
+            plans=GROQ_PLANS,
+            **chosen,
+        )
         assert limiter is not None and not limiter.plan_assumed
         with pytest.raises(InvalidRequestError, match="free plan\\)"):
             limiter.estimate_request(BIG)
 
 
 async def test_headers_confirming_the_assumed_plan_make_it_trusted(no_plan_anywhere: None) -> None:
-    limiter = limiter_for("groq", MODEL, base_url="http://x", api_key="gsk_k", with_plans=True)
+    limiter = limiter_for(
+        "groq", MODEL, base_url="http://x", api_key="gsk_k", schema=GROQ_RATE_LIMITS, plans=GROQ_PLANS
+    )
     assert limiter is not None and limiter.plan_assumed
     await limiter.observe({"x-ratelimit-limit-requests": "1000", "x-ratelimit-limit-tokens": "8000"})
     assert not limiter.plan_assumed and limiter.plan_source == "server headers"
@@ -418,7 +437,9 @@ async def test_a_413_is_given_back_exactly_once() -> None:
 async def test_a_daily_429_refund_does_not_shorten_the_servers_wait() -> None:
     limiter = make(clock=Clock())
     await limiter.acquire(3000)
-    error = RateLimitError("TPD", retry_after=600.0, daily=True, limit="tokens per day (TPD)", status=429)
+    error = RateLimitError(
+        "TPD", retry_after=600.0, daily=True, limit="tokens per day (TPD)", limit_kind="tpd", status=429
+    )
     await limiter.rejected(error, 3000, 600.0)
     await limiter.refund(3000)
     with pytest.raises(RateLimitError) as caught:

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from botticelli import _defaults
-from botticelli._headers import parse_duration, parse_rate_limit, parse_retry_after
+from botticelli._headers import GROQ_RATE_LIMITS, parse_duration, parse_rate_limit, parse_retry_after
 from botticelli.errors import ConfigurationError, InvalidRequestError, RateLimitError
+from botticelli.providers.groq_plans import GROQ_PLANS
 from botticelli.ratelimit import (
     RateLimits,
     clear_registry,
     fingerprint,
     limiter_for,
     resolve_limits,
-    resolve_plan,
 )
 from botticelli.ratelimit.buckets import BLOCKED, NONE, OK, REFUSED, LocalState
 from botticelli.ratelimit.limiter import CONFIRMATIONS, Limiter
@@ -199,7 +199,8 @@ def test_parse_rate_limit_groq_meanings() -> None:
             "x-ratelimit-limit-tokens": "18000",
             "x-ratelimit-remaining-tokens": "17997",
             "x-ratelimit-reset-tokens": "7.66s",
-        }
+        },
+        GROQ_RATE_LIMITS,
     )
     assert info is not None
     assert (info.requests_limit, info.requests_remaining, info.requests_window) == (14400, 14370, "day")
@@ -239,17 +240,17 @@ def test_plan_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     toml.write_text('[providers.groq]\nplan = "developer"\n')
     monkeypatch.setenv("BOTTICELLI_CONFIG", str(toml))
     monkeypatch.delenv("BOTTICELLI_GROQ_PLAN", raising=False)
-    assert resolve_plan("groq", None) == ("developer", "botticelli.toml")
+    assert GROQ_PLANS.resolve(None) == ("developer", "botticelli.toml")
     monkeypatch.setenv("BOTTICELLI_GROQ_PLAN", "free")
-    assert resolve_plan("groq", None) == ("free", "BOTTICELLI_GROQ_PLAN")
-    assert resolve_plan("groq", "unlimited") == ("unlimited", "plan=")
+    assert GROQ_PLANS.resolve(None) == ("free", "BOTTICELLI_GROQ_PLAN")
+    assert GROQ_PLANS.resolve("unlimited") == ("unlimited", "plan=")
     monkeypatch.delenv("BOTTICELLI_CONFIG")
     monkeypatch.delenv("BOTTICELLI_GROQ_PLAN")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "none"))
-    assert resolve_plan("groq", None) == ("free", "default")
+    assert GROQ_PLANS.resolve(None) == ("free", "default")
     with pytest.raises(ConfigurationError, match="unknown plan"):
-        resolve_plan("groq", "enterprise")
+        GROQ_PLANS.resolve("enterprise")
 
 
 def test_toml_overrides_catalog(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -275,21 +276,52 @@ tpm = 7000
     )
     monkeypatch.chdir(tmp_path)  # ./botticelli.toml is found without BOTTICELLI_CONFIG
     monkeypatch.delenv("BOTTICELLI_CONFIG", raising=False)
-    limiter = limiter_for("groq", MODEL, base_url="http://x", api_key="gsk_k", plan="free", with_plans=True)
+    limiter = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="gsk_k",
+        plan="free",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
     assert limiter is not None
     limits = limiter.limits
     assert (limits.rpm, limits.rpd, limits.tpm, limits.tpd) == (20, 1000, 6000, 150000)
     assert limits.concurrency == 3 and limits.budget[RPD] == 0.5
     assert limiter.sources["rpd"] == "free plan" and limiter.sources["tpm"] == "botticelli.toml"
     explicit = limiter_for(
-        "groq", MODEL, base_url="http://x", api_key="gsk_k", plan="free", limits={"tpm": 100}, with_plans=True
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="gsk_k",
+        plan="free",
+        limits={"tpm": 100},
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
     )
     assert explicit is not None and explicit.limits.tpm == 100 and explicit.sources["tpm"] == "limits="
 
 
 def test_catalog_defaults_per_plan() -> None:
-    free = limiter_for("groq", MODEL, base_url="http://x", api_key="k", plan="free", with_plans=True)
-    dev = limiter_for("groq", MODEL, base_url="http://x", api_key="k", plan="developer", with_plans=True)
+    free = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="free",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
+    dev = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        plan="developer",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
     assert free is not None and dev is not None
     assert free.limits.values() == (30, 1000, 8000, 200000)
     assert dev.limits.values() == (1000, 500000, 250000, None)
@@ -297,21 +329,66 @@ def test_catalog_defaults_per_plan() -> None:
 
 def test_unlimited_means_no_limiter(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (
-        limiter_for("groq", MODEL, base_url="http://x", api_key="k", plan="unlimited", with_plans=True)
+        limiter_for(
+            "groq",
+            MODEL,
+            base_url="http://x",
+            api_key="k",
+            plan="unlimited",
+            schema=GROQ_RATE_LIMITS,
+            plans=GROQ_PLANS,
+        )
         is None
     )
     monkeypatch.setenv("BOTTICELLI_GROQ_PLAN", "unlimited")
-    assert limiter_for("groq", MODEL, base_url="http://x", api_key="k", with_plans=True) is None
+    assert (
+        limiter_for(
+            "groq", MODEL, base_url="http://x", api_key="k", schema=GROQ_RATE_LIMITS, plans=GROQ_PLANS
+        )
+        is None
+    )
     # explicit limits still apply on the unlimited plan
-    limiter = limiter_for("groq", MODEL, base_url="http://x", api_key="k", limits={"rpm": 5}, with_plans=True)
+    limiter = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key="k",
+        limits={"rpm": 5},
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
     assert limiter is not None and limiter.limits.values() == (5, None, None, None)
 
 
 def test_registry_shares_and_never_holds_the_key() -> None:
     key = "gsk_secret_value_123456"
-    a = limiter_for("groq", MODEL, base_url="http://x", api_key=key, plan="free", with_plans=True)
-    b = limiter_for("groq", MODEL, base_url="http://x", api_key=key, plan="free", with_plans=True)
-    c = limiter_for("groq", MODEL, base_url="http://y", api_key=key, plan="free", with_plans=True)
+    a = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key=key,
+        plan="free",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
+    b = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://x",
+        api_key=key,
+        plan="free",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
+    c = limiter_for(
+        "groq",
+        MODEL,
+        base_url="http://y",
+        api_key=key,
+        plan="free",
+        schema=GROQ_RATE_LIMITS,
+        plans=GROQ_PLANS,
+    )
     assert a is b and a is not c
     assert key not in repr(a) and key not in fingerprint("http://x", key)
     assert len(fingerprint("http://x", key)) == 16
@@ -331,9 +408,9 @@ def make(limits: RateLimits, *, plan: str | None = "free", clock: Clock | None =
         limits=limits,
         sources=dict.fromkeys(("rpm", "rpd", "tpm", "tpd"), f"{plan} plan"),
         plan=plan,
-        resolver=lambda name: resolve_limits("groq", MODEL, name, None, with_catalog=True),
-        plans=info.limits,
-        header_kinds=(RPD, TPM),
+        resolver=lambda name: resolve_limits("groq", MODEL, name, None, plans=GROQ_PLANS),
+        plans=GROQ_PLANS,
+        schema=GROQ_RATE_LIMITS,
         max_completion=info.max_completion_tokens,
         clock=clock or time.monotonic,
     )

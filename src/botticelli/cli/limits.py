@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from . import output
+
+if TYPE_CHECKING:
+    from .._headers import RateLimitSchema
+    from ..types import RateLimitInfo
 
 
 @click.command(
@@ -44,12 +50,15 @@ def limits(models: tuple[str, ...], plan: str | None, probe: bool) -> int:
       BOTTICELLI_REDIS_URL=redis://localhost:6379/0 botticelli limits
     """
     from .. import _defaults
+    from .._headers import GROQ_RATE_LIMITS
     from ..config import config_path, env_value
     from ..errors import BotticelliError, redact
-    from ..ratelimit import limiter_for, resolve_plan
+    from ..providers.groq_plans import GROQ_PLANS
+    from ..ratelimit import limiter_for
+    from ..ratelimit.plans import ASSUMED
 
     try:
-        chosen, where = resolve_plan("groq", plan)
+        chosen, where = GROQ_PLANS.resolve(plan)
     except BotticelliError as exc:
         raise output.usage_failure(str(exc)) from None
     names = models or (env_value("BOTTICELLI_MODEL") or _defaults.GROQ_DEFAULT_MODEL,)
@@ -58,29 +67,63 @@ def limits(models: tuple[str, ...], plan: str | None, probe: bool) -> int:
     if root.endswith(_defaults.GROQ_API_PREFIX):
         root = root[: -len(_defaults.GROQ_API_PREFIX)]
     path = config_path()
-    if where == "default":  # nobody chose it: say so, and how to choose
-        other = "developer" if chosen != "developer" else "free"
+    if where == ASSUMED:  # nobody chose it: say so, and how to choose
+        other = GROQ_PLANS.alternative(chosen)
         where = (
-            f"assumed, not set by --plan, BOTTICELLI_GROQ_PLAN or botticelli.toml; set "
-            f"BOTTICELLI_GROQ_PLAN={other} or pass --plan {other} if your organisation is on it"
+            f"assumed, not set by --plan, {GROQ_PLANS.env} or botticelli.toml; set "
+            f"{GROQ_PLANS.env}={other} or pass --plan {other} if your organisation is on it"
         )
     click.echo(f"plan: {chosen} ({where}); config: {path or 'no botticelli.toml'}")
     for name in names:
         try:
-            if probe:
-                _probe(name, plan)
-            limiter = limiter_for("groq", name, base_url=root, api_key=key, plan=plan, with_plans=True)
+            seen = _probe(name, plan) if probe else None
+            limiter = limiter_for(
+                "groq",
+                name,
+                base_url=root,
+                api_key=key,
+                plan=plan,
+                schema=GROQ_RATE_LIMITS,
+                plans=GROQ_PLANS,
+            )
         except BotticelliError as exc:  # e.g. a malformed BOTTICELLI_REDIS_URL (credentials hidden)
             raise output.Failure(redact(str(exc))) from None
         if limiter is None:
             click.echo(f"groq {name}: no client-side limits (plan unlimited)")
             continue
         click.echo(redact(str(limiter.status())))
+        if seen is not None:
+            click.echo(server_line(seen, GROQ_RATE_LIMITS))
     return 0
 
 
-def _probe(model: str, plan: str | None) -> None:
-    """One tiny request through a driver, so the limiter learns the server's headers."""
+def server_line(info: RateLimitInfo, schema: RateLimitSchema) -> str:
+    """What the server's headers said, each family over the window the provider's ``schema``
+    gives it: ``server: 14,370 of 14,400 requests per day left (full in 2m59s); ...``."""
+    from ..ratelimit import format_seconds
+
+    parts = []
+    for what, limit, remaining, reset, window in (
+        (
+            "requests",
+            info.requests_limit,
+            info.requests_remaining,
+            info.requests_reset,
+            schema.requests_window,
+        ),
+        ("tokens", info.tokens_limit, info.tokens_remaining, info.tokens_reset, schema.tokens_window),
+    ):
+        if limit is None:
+            continue
+        left = f"{remaining:,} of " if remaining is not None else ""
+        full = f" (full in {format_seconds(reset)})" if reset is not None else ""
+        parts.append(f"{left}{limit:,} {what} per {window} left{full}")
+    return "  server: " + ("; ".join(parts) if parts else "no rate-limit headers")
+
+
+def _probe(model: str, plan: str | None) -> RateLimitInfo | None:
+    """One tiny request through a driver, so the limiter learns the server's headers; returns
+    what they said (``None`` if nothing)."""
     import asyncio
 
     from ..drivers.groq import GroqDriver
@@ -88,10 +131,11 @@ def _probe(model: str, plan: str | None) -> None:
 
     driver = GroqDriver(model, plan=plan)
 
-    async def run() -> None:
+    async def run() -> RateLimitInfo | None:
         try:
-            await driver.generate(GenerateRequest((Message.user("hi"),), max_tokens=1))
+            response = await driver.generate(GenerateRequest((Message.user("hi"),), max_tokens=1))
         finally:
             await driver.aclose()
+        return response.rate_limit
 
-    asyncio.run(run())
+    return asyncio.run(run())

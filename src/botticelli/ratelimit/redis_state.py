@@ -9,7 +9,7 @@ Calls go through one thread-safe synchronous client in a worker thread (``asynci
 it belongs to no event loop, so the blocking API's loops and ``asyncio.run`` leave no client
 behind, and every call is bounded (socket timeouts, no retries, and a hard ``wait_for``) so a
 dead or black-holed Redis costs at most ``HARD_TIMEOUT`` before the limiter degrades to
-in-process limits (limiter.py). A failure is a ``SharedStateError``, never a configuration error;
+in-process limits (state.py). A failure is a ``SharedStateError``, never a configuration error;
 only a malformed URL is one.
 """
 

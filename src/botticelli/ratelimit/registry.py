@@ -2,11 +2,12 @@
 
 Order, first wins per limit: the ``limits=`` argument, ``botticelli.toml`` (one model on the
 plan, one model on any plan, the plan, the provider), the catalog's numbers for the plan, and at
-run time the server's ``x-ratelimit-*`` headers (which replace catalog numbers and can only
-lower configured ones). The plan: ``plan=``, else ``BOTTICELLI_<PROVIDER>_PLAN``, else the toml,
-else ``free``, only assumed (source "default": requests are not refused for size on its numbers
-and messages say how to set it); ``unlimited`` means no catalog limits (and no limiter unless
-limits are set).
+run time the server's rate-limit headers, as the provider's ``RateLimitSchema`` names them (which
+replace catalog numbers and can only lower configured ones). For a provider with plans
+(``Plans``, e.g. ``providers.groq_plans.GROQ_PLANS``) the plan: ``plan=``, else its environment
+variable (``BOTTICELLI_GROQ_PLAN``), else the toml, else its default, only assumed (source
+"default": requests are not refused for size on its numbers and messages say how to set it); its
+unlimited plan means no catalog limits (and no limiter unless limits are set).
 
 Drivers on the same (provider, server, key, model, configuration) share one limiter per process,
 so two drivers on one key do not each spend the whole quota. Registry and Redis keys hold a short
@@ -22,10 +23,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _defaults, catalog
+from .._headers import GROQ_RATE_LIMITS, OPENAI_RATE_LIMITS, RateLimitSchema
 from ..config import config_table, load_config
-from ..errors import ConfigurationError
-from .limiter import ASSUMED, Limiter
-from .spec import KINDS, RPD, TPM, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
+from .limiter import Limiter
+from .plans import ASSUMED, Plans
+from .spec import KINDS, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
+from .state import SharedState, State
 
 LimitsArg = Mapping[str, Any] | RateLimits | None
 
@@ -41,22 +44,6 @@ _LIMIT_KEYS = (
 def fingerprint(base_url: str, api_key: str | None) -> str:
     """16 hex digits standing for (server, key): enough to tell quotas apart, useless to an attacker."""
     return hashlib.sha256(f"{base_url}\0{api_key or ''}".encode()).hexdigest()[:16]
-
-
-def resolve_plan(provider: str, plan: str | None) -> tuple[str, str]:
-    """(plan, where it came from) for a provider with plans (Groq)."""
-    where = "plan="
-    if not plan:
-        env_name = f"BOTTICELLI_{provider.upper()}_PLAN"
-        plan, where = os.environ.get(env_name) or None, env_name
-    if not plan:
-        plan, where = config_table(load_config(), "providers", provider).get("plan"), "botticelli.toml"
-    if not plan:
-        return _defaults.GROQ_DEFAULT_PLAN, "default"
-    plan = str(plan).strip().lower()
-    if plan not in _defaults.GROQ_PLANS:
-        raise ConfigurationError(f"{where}: unknown plan {plan!r}; use {', '.join(_defaults.GROQ_PLANS)}")
-    return plan, where
 
 
 def _toml_layer(table: Mapping[str, Any], source: str) -> LimitsLayer | None:
@@ -88,18 +75,18 @@ def toml_layers(provider: str, model: str, plan: str | None) -> list[LimitsLayer
 
 
 def resolve_limits(
-    provider: str, model: str, plan: str | None, limits: LimitsArg, *, with_catalog: bool
+    provider: str, model: str, plan: str | None, limits: LimitsArg, *, plans: Plans | None = None
 ) -> tuple[RateLimits, dict[str, str]]:
+    """The limits of one model, first wins per kind: ``limits``, the toml, the catalog's numbers
+    for ``plan`` (through ``plans``; none without plans)."""
     layers: list[LimitsLayer] = []
     if limits is not None:
         layers.append(layer_from_mapping(limits, "limits="))
     layers.extend(toml_layers(provider, model, plan))
-    if with_catalog and plan and plan != "unlimited":
-        info = catalog.lookup(model, provider)
-        plan_limits = info.limits.get(plan) if info is not None else None
-        if plan_limits is not None:
-            values = {k: getattr(plan_limits, k) for k in KINDS}
-            layers.append(LimitsLayer(f"{plan} plan", {k: v for k, v in values.items() if v is not None}))
+    plan_limits = plans.limits(plan, model) if plans is not None else None
+    if plan_limits is not None:
+        values = {k: getattr(plan_limits, k) for k in KINDS}
+        layers.append(LimitsLayer(f"{plan} plan", {k: v for k, v in values.items() if v is not None}))
     return merge(layers)
 
 
@@ -137,43 +124,51 @@ def limiter_for(
     plan: str | None = None,
     limits: LimitsArg = None,
     redis_url: str | None = None,
+    schema: RateLimitSchema = OPENAI_RATE_LIMITS,
+    plans: Plans | None = None,
     with_plans: bool = False,
 ) -> Limiter | None:
-    """The limiter for one driver, or ``None`` when nothing is limited (plan ``unlimited``, or a
+    """The limiter for one driver, or ``None`` when nothing is limited (the unlimited plan, or a
     provider without plans and no configured limits): then the transport skips limiting at no cost.
 
-    ``with_plans``: the provider has per-plan catalog limits and Groq's header meanings.
+    ``schema``: which response headers mean what (``NO_RATE_LIMITS``: none are read); ``plans``:
+    the provider's plans and their catalog limits (``None``: it has none, ``plan`` is ignored).
+    ``with_plans=True`` is a transitional alias for ``plans=GROQ_PLANS, schema=GROQ_RATE_LIMITS``.
     """
+    if with_plans:  # transitional: the Groq driver's old call
+        from ..providers.groq_plans import GROQ_PLANS
+
+        plans, schema = plans or GROQ_PLANS, GROQ_RATE_LIMITS
     plan_source: str | None = None
-    if with_plans:
-        plan, plan_source = resolve_plan(provider, plan)
-        if plan == "unlimited" and limits is None and not toml_layers(provider, model, None):
+    if plans is not None:
+        plan, plan_source = plans.resolve(plan)
+        if plan == plans.unlimited and limits is None and not toml_layers(provider, model, None):
             return None
     else:
         plan = None
-    resolved, sources = resolve_limits(provider, model, plan, limits, with_catalog=with_plans)
+    resolved, sources = resolve_limits(provider, model, plan, limits, plans=plans)
     if resolved.empty:
         return None
     url, where = redis_setting(provider, redis_url)
     print_ = fingerprint(base_url, api_key)
-    key = (provider, print_, model, plan, resolved, url)
+    key = (provider, print_, model, plan, resolved, url, schema, plans)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is not None:
             if limiter.plan_assumed and plan_source not in (None, ASSUMED):
                 limiter.plan_source = plan_source  # someone chose the plan it only assumed
             return limiter
-        state = None
+        state: State | None = None
         if url:
             from .redis_state import RedisState
 
             ttl = 2 * max(WINDOWS) * resolved.window_scale
             name = f"{_defaults.REDIS_KEY_PREFIX}{provider}:{print_}:{model}"
-            state = RedisState(url, name, ttl, where=where)
-        info = catalog.lookup(model, provider) if with_plans else None
+            state = SharedState(RedisState(url, name, ttl, where=where), f"{provider} {model}")
+        info = catalog.lookup(model, plans.provider) if plans is not None else None
 
         def resolver(new_plan: str | None) -> tuple[RateLimits, dict[str, str]]:
-            return resolve_limits(provider, model, new_plan, limits, with_catalog=True)
+            return resolve_limits(provider, model, new_plan, limits, plans=plans)
 
         limiter = Limiter(
             provider=provider,
@@ -182,9 +177,9 @@ def limiter_for(
             sources=sources,
             plan=plan,
             plan_source=plan_source,
-            resolver=resolver if with_plans else None,
-            plans=info.limits if info is not None else None,
-            header_kinds=(RPD, TPM) if with_plans else None,
+            resolver=resolver if plans is not None else None,
+            plans=plans,
+            schema=schema,
             max_completion=info.max_completion_tokens if info is not None else None,
             context_window=info.context_window if info is not None else None,
             state=state,
