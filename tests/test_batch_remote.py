@@ -25,7 +25,7 @@ from botticelli.batch.remote import (
     run_remote,
     state_path,
 )
-from botticelli.codecs.openai_chat import GROQ_PROFILE, request_body
+from botticelli.codecs.openai_chat import GROQ
 from botticelli.drivers.groq import GroqDriver
 from botticelli.emulator import Emulator
 from botticelli.errors import (
@@ -315,7 +315,7 @@ def test_build_jsonl_lines() -> None:
     lines = [orjson.loads(x) for x in build_jsonl(batch_items, MODEL).splitlines()]
     assert [line["custom_id"] for line in lines] == ["0", "q1", "b"]
     assert all(line["method"] == "POST" and line["url"] == "/v1/chat/completions" for line in lines)
-    assert lines[0]["body"] == request_body(batch_items[0].request, MODEL, stream=False, profile=GROQ_PROFILE)
+    assert lines[0]["body"] == GROQ.body(batch_items[0].request, MODEL, stream=False)
     assert lines[0]["body"]["max_completion_tokens"] == 6 and "stream" not in lines[0]["body"]
     assert lines[2]["body"]["model"] == "qwen/qwen3-32b"
     with pytest.raises(ConfigurationError, match="custom_id '7'"):

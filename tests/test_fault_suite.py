@@ -477,6 +477,7 @@ def test_any_rate_limit_header_on_a_stream_keeps_the_answer_and_frees_the_slot(
 ) -> None:
     body = sse(delta("hel"), delta("lo"))
     server.script(lambda r: streamed(body, headers))
+    clear_registry()  # each example a fresh process: limits learned from the last one's headers go
 
     async def three() -> GenerateResponse:
         d = driver(server, limits={"concurrency": 1, "rpm": 1000})

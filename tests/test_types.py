@@ -29,12 +29,12 @@ def test_shorthands() -> None:
     ("kwargs", "field"),
     [
         ({"messages": []}, "messages"),
-        ({"temperature": 2.5}, "temperature"),
         ({"temperature": -0.1}, "temperature"),
+        ({"temperature": float("inf")}, "temperature"),
         ({"top_p": 1.5}, "top_p"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": True}, "max_tokens"),
-        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"stop": ["a", ""]}, "stop"),
         ({"seed": "7"}, "seed"),
     ],
 )

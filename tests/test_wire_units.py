@@ -7,6 +7,7 @@ import pytest
 
 from botticelli import GenerateRequest, Input, Message, Role
 from botticelli._retry import backoff, retry_delay, should_retry
+from botticelli._status import error_from_content
 from botticelli.codecs import openai_chat as codec
 from botticelli.errors import (
     APITimeoutError,
@@ -18,6 +19,7 @@ from botticelli.errors import (
     ResponseError,
     ServerError,
 )
+from botticelli.providers.groq import GROQ
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
@@ -28,6 +30,12 @@ def test_retried_statuses(status: int) -> None:
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422, 498])
 def test_not_retried_statuses(status: int) -> None:
     assert not should_retry(status, {})
+
+
+def test_a_provider_can_forbid_retrying_a_status() -> None:
+    assert should_retry(529, {})  # Anthropic's overloaded: a 5xx, retried
+    assert not should_retry(503, {}, never=frozenset({503}))
+    assert not should_retry(498, {}, GROQ.no_retry)
 
 
 def test_server_hint_wins() -> None:
@@ -45,13 +53,13 @@ def test_backoff_grows_with_jitter_and_cap() -> None:
 
 def _error(status: int, body: object, headers: dict[str, str] | None = None, model: str = "m") -> Exception:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    return codec.error_from_status(
+    return error_from_content(
         status,
         {"x-request-id": "req_01abc", **(headers or {})},
         content,
-        provider="groq",
+        codec=codec.GROQ,
+        provider=GROQ,
         model=model,
-        profile=codec.GROQ_PROFILE,
     )
 
 
@@ -145,7 +153,7 @@ def test_encode_request_groq_profile() -> None:
         seed=7,
         extra={"reasoning_effort": "low"},
     )
-    body = orjson.loads(codec.encode_request(request, "m", stream=True, profile=codec.GROQ_PROFILE))
+    body = orjson.loads(codec.GROQ.encode(request, "m", stream=True))
     assert body == {
         "model": "m",
         "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
@@ -157,7 +165,7 @@ def test_encode_request_groq_profile() -> None:
         "stream": True,
         "reasoning_effort": "low",
     }
-    generic = orjson.loads(codec.encode_request(request, "m", stream=False, profile=codec.GENERIC_PROFILE))
+    generic = orjson.loads(codec.GENERIC.encode(request, "m", stream=False))
     assert generic["max_tokens"] == 10 and "stream" not in generic
 
 
@@ -179,7 +187,7 @@ def test_encode_images_and_reject_audio() -> None:
 
 
 def test_stream_decoder_frames() -> None:
-    decoder = codec.StreamDecoder(provider="groq", model="m", request_id=None, rate_limit=None)
+    decoder = codec.GROQ.stream_decoder(provider="groq", model="m", request_id=None, rate_limit=None)
     first = orjson.dumps(
         {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}], "x_groq": {"id": "req_1"}}
     ).decode()

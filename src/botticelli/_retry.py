@@ -9,15 +9,16 @@ from . import _defaults
 from ._headers import parse_retry_after
 
 
-def should_retry(status: int, headers: Mapping[str, str]) -> bool:
-    """Retry 408, 409, 429 and 5xx; never 413 (too large will stay too large) or 498 (flex
-    capacity: the tier is meant to fail fast). ``x-should-retry`` from the server wins."""
+def should_retry(status: int, headers: Mapping[str, str], never: frozenset[int] = frozenset()) -> bool:
+    """Retry 408, 409, 429 and 5xx (Anthropic's 529 overloaded included); never 413 (too large
+    stays too large) nor a status the provider says must fail fast (``never``: Groq's 498).
+    ``x-should-retry`` from the server wins."""
     hint = headers.get("x-should-retry")
     if hint == "true":
         return True
-    if hint == "false":
+    if hint == "false" or status in never:
         return False
-    return status in _defaults.RETRY_STATUSES or (status >= 500 and status != 498)
+    return status in _defaults.RETRY_STATUSES or status >= 500
 
 
 def backoff(retries_taken: int) -> float:

@@ -1,4 +1,5 @@
-"""Server-sent events, decoded without I/O: bytes in, events out, by the WHATWG rules.
+"""Stream framing decoded without I/O: bytes in, events out. Server-sent events by the WHATWG
+rules (and newline-delimited JSON, at the end).
 
 Ours rather than the HTTP library's because the spec's edges decide whether an answer is right:
 a UTF-8 BOM before the first field, CR / LF / CRLF line ends split across reads, blocks with no
@@ -132,3 +133,26 @@ class SSEDecoder:
         self._data = []
         self._event = ""
         return event
+
+
+class NDJSONDecoder:
+    """Newline-delimited JSON (Ollama's streams) with the same interface: each non-blank line
+    is one event's data. CRLF is tolerated; a line is capped like an SSE event."""
+
+    __slots__ = ("_buffer", "retry")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        buffer = self._buffer + chunk if self._buffer else chunk
+        *lines, rest = buffer.split(b"\n")
+        if len(rest) > MAX_EVENT_BYTES:
+            raise EventTooLarge(f"a line larger than {MAX_EVENT_BYTES} bytes")
+        self._buffer = rest
+        return [Event(line.decode("utf-8", "replace")) for raw in lines if (line := raw.strip())]
+
+    def flush(self) -> list[Event]:
+        line, self._buffer = self._buffer.strip(), b""
+        return [Event(line.decode("utf-8", "replace"))] if line else []

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -76,6 +78,15 @@ for _name in _HTTP_LOGGERS:
     logging.getLogger(_name).addFilter(_redacting_filter)
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A whole answer of a non-streamed call, free of the HTTP library's types."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
 def header_dict(response: httpx2.Response) -> dict[str, str]:
     """Response headers as a plain dict (names arrive lower-cased): one pass, then O(1) lookups,
     where each ``httpx2.Headers`` lookup scans the whole list."""
@@ -123,7 +134,7 @@ def connection_error(exc: BaseException, *, provider: str, model: str, during: s
     place transport exceptions are mapped, for requests and for streams alike."""
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, httpx2.TimeoutException | TimeoutError):
-        message = "the stream stalled: no data within the read timeout" if during else "request timed out"
+        message = f"timed out {during}" if during else "request timed out"
         return APITimeoutError(f"{message} ({type(exc).__name__})", provider=provider, model=model)
     if isinstance(exc, httpx2.DecodingError):
         return ResponseError(f"the body could not be decoded ({reason})", provider=provider, model=model)
@@ -148,10 +159,14 @@ async def _close_with_loop(client: httpx2.AsyncClient) -> AsyncGenerator[None, N
 
 class Transport:
     __slots__ = (
+        "_client_options",
         "_clients",
         "_error_mapper",
         "_extensions",
+        "_given_client",
         "_headers",
+        "_no_retry",
+        "_request_id_header",
         "_urls",
         "limiter",
         "max_retries",
@@ -170,14 +185,48 @@ class Transport:
         provider: str,
         model: str,
         limiter: Limiter | None = None,
+        no_retry: frozenset[int] = frozenset(),
+        request_id_header: str = "x-request-id",
+        verify: bool | str | ssl.SSLContext | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        client: httpx2.AsyncClient | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
+        if client is not None and not isinstance(client, httpx2.AsyncClient):
+            raise ConfigurationError(
+                f"http_client: expected an httpx2.AsyncClient, got {type(client).__name__}"
+            )
+        if client is not None and (transport is not None or proxy is not None or verify is not None):
+            raise ConfigurationError(
+                "http_client: give either your own client or verify/proxy/http_transport"
+            )
+        if proxy is not None:
+            check_base_url(proxy)  # the same rules; a bad proxy fails here, not on the first call
+        if isinstance(verify, str):  # a CA bundle: loaded now, so a bad path fails here
+            try:
+                verify = (
+                    ssl.create_default_context(capath=verify)
+                    if os.path.isdir(verify)
+                    else ssl.create_default_context(cafile=verify)
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigurationError(f"verify: cannot load the CA bundle {verify!r} ({exc})") from None
+        self._given_client = client
+        self._client_options = (verify, proxy, trust_env, transport)
+        self._no_retry = no_retry
+        self._request_id_header = request_id_header
         # Built once: per request we only wrap them in an httpx2.Request (no header merging).
         try:
             self._headers = httpx2.Headers(headers)
         except (UnicodeError, ValueError, TypeError) as exc:
             raise ConfigurationError(f"headers: cannot be sent in HTTP ({type(exc).__name__})") from None
+        if client is not None:  # its own headers (auth of a gateway, tracing) go too; ours win
+            merged = client.headers.copy()
+            merged.update(self._headers)
+            self._headers = merged
         self._extensions = {
             "timeout": {
                 "connect": timeout.connect,
@@ -202,12 +251,20 @@ class Transport:
         ] = weakref.WeakKeyDictionary()
 
     async def _client(self) -> httpx2.AsyncClient:
+        if self._given_client is not None:
+            return self._given_client  # the caller's: its loop, its pool, its closing
         loop = asyncio.get_running_loop()
         entry = self._clients.get(loop)
         if entry is not None:
             return entry[0]
+        verify, proxy, trust_env, transport = self._client_options
+        if verify is None or verify is True:
+            verify = _shared_ssl_context() if trust_env else True
         client = httpx2.AsyncClient(
-            verify=_shared_ssl_context(),
+            verify=verify,
+            proxy=proxy,
+            trust_env=trust_env,
+            transport=transport,
             limits=httpx2.Limits(
                 max_connections=_defaults.MAX_CONNECTIONS,
                 max_keepalive_connections=_defaults.MAX_KEEPALIVE_CONNECTIONS,
@@ -340,7 +397,7 @@ class Transport:
                 await limiter.refund(tokens)
             if isinstance(error, ResponseError):
                 raise error  # a server we cannot understand will not be understood on a retry
-            if reply_headers is not None and not should_retry(status, reply_headers):
+            if reply_headers is not None and not should_retry(status, reply_headers, self._no_retry):
                 raise error
             if retries_taken >= retry_budget:
                 raise error
@@ -363,7 +420,7 @@ class Transport:
                 provider=self.provider,
                 model=self.model,
                 status=status,
-                request_id=headers.get("x-request-id"),
+                request_id=headers.get(self._request_id_header),
                 body=content[:4096],
                 headers=headers,
             )

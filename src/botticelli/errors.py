@@ -101,6 +101,10 @@ class ErrorKind(enum.Enum):
     RESPONSE = "response"
 
 
+class BotticelliWarning(UserWarning):
+    """Something works but is probably not what you meant (retired model, odd-looking key)."""
+
+
 class BotticelliError(Exception):
     """Base of every error botticelli raises."""
 
@@ -168,7 +172,9 @@ class AuthenticationError(ModelsError):
 
 class RateLimitError(ModelsError):
     """429. ``retry_after``: seconds the server asked us to wait; ``limit``: which limit, e.g.
-    ``"tokens per minute (TPM)"``; ``daily``: a per-day quota, which waiting briefly won't fix."""
+    ``"tokens per minute (TPM)"``; ``daily``: a per-day quota, which waiting briefly won't fix.
+    ``limit_kind`` (``"rpm"``, ``"rpd"``, ``"tpm"``, ``"tpd"``) and ``limit_value``: the limit the
+    server named, where its provider's reading could tell (the limiter learns from them)."""
 
     kind = ErrorKind.RATE_LIMIT
 
@@ -179,12 +185,16 @@ class RateLimitError(ModelsError):
         retry_after: float | None = None,
         limit: str | None = None,
         daily: bool = False,
+        limit_kind: str | None = None,
+        limit_value: int | None = None,
         **context: object,
     ) -> None:
         super().__init__(message, **context)  # type: ignore[arg-type]
         self.retry_after = retry_after
         self.limit = redact_optional(limit)
         self.daily = daily
+        self.limit_kind = limit_kind
+        self.limit_value = limit_value
 
 
 class ModelNotFoundError(ModelsError):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "FinishReason",
     "GenerateRequest",
     "GenerateRequestBuilder",
     "GenerateResponse",
@@ -23,11 +25,14 @@ __all__ = [
     "Output",
     "RateLimitInfo",
     "ReasoningOutput",
+    "ResponseFormat",
     "Role",
     "StreamChunk",
     "TextOutput",
+    "Tool",
     "ToolCall",
     "ToolCallOutput",
+    "ToolChoice",
     "Usage",
 ]
 
@@ -103,6 +108,89 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as the model produced it
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call: ``parameters`` is a JSON schema of its arguments (an
+    object schema). ``strict`` asks for arguments that match the schema exactly, where the
+    model's profile supports it. Each codec encodes tools in its own wire shape."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"tool name: expected a non-empty string, got {self.name!r}")
+        if not isinstance(self.parameters, Mapping):
+            raise ValueError(f"tool {self.name!r}: parameters must be a JSON schema object")
+
+
+ToolChoiceMode = Literal["auto", "none", "required", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    """Whether and which tool the model must call: ``"auto"``, ``"none"``, ``"required"``, or one
+    tool by name (``ToolChoice.tool("get_weather")``). ``GenerateRequest`` also takes those
+    strings, a tool's name, a ``Tool``, or ``{"name": ...}``."""
+
+    mode: ToolChoiceMode
+    name: str | None = None
+
+    @staticmethod
+    def tool(name: str) -> ToolChoice:
+        return ToolChoice("tool", name)
+
+    @staticmethod
+    def of(value: object) -> ToolChoice:
+        if isinstance(value, ToolChoice):
+            choice = value
+        elif isinstance(value, Tool):
+            choice = ToolChoice("tool", value.name)
+        elif value in ("auto", "none", "required"):
+            choice = ToolChoice(value)
+        elif isinstance(value, str) and value:
+            choice = ToolChoice("tool", value)  # any other word names a tool
+        elif isinstance(value, Mapping) and isinstance(value.get("name"), str):
+            choice = ToolChoice("tool", value["name"])
+        else:
+            raise ValueError(
+                f"tool_choice: expected 'auto', 'none', 'required', a Tool or ToolChoice.tool(name), "
+                f"got {value!r}"
+            )
+        if choice.mode == "tool" and not choice.name:
+            raise ValueError("tool_choice: naming a tool needs its name")
+        return choice
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """The shape of the answer: ``ResponseFormat.json()`` (any JSON object) or
+    ``ResponseFormat.json_schema(schema, name=...)``; ``strict`` where the profile supports it."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    schema: Mapping[str, Any] | None = None
+    name: str = "response"
+    strict: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in ("text", "json_object", "json_schema"):
+            raise ValueError(f"response_format: unknown type {self.type!r}")
+        if self.type == "json_schema" and not isinstance(self.schema, Mapping):
+            raise ValueError("response_format: a json_schema format needs the schema (a JSON object)")
+
+    @staticmethod
+    def json() -> ResponseFormat:
+        return ResponseFormat("json_object")
+
+    @staticmethod
+    def json_schema(
+        schema: Mapping[str, Any], *, name: str = "response", strict: bool | None = None
+    ) -> ResponseFormat:
+        return ResponseFormat("json_schema", schema=schema, name=name, strict=strict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +277,10 @@ class MessageBuilder:
 
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
-    """What to generate. ``extra`` passes provider-specific fields (e.g. ``response_format``,
-    ``tools``, ``reasoning_effort``) straight into the wire body."""
+    """What to generate, provider-neutral: each codec encodes it, and the provider's profile
+    checks what its models accept (e.g. temperature up to 2 on Groq, 1 on Anthropic) before any
+    request. ``extra`` passes genuinely provider-only fields (e.g. ``reasoning_effort``) straight
+    into the wire body."""
 
     messages: tuple[Message, ...]
     max_tokens: int | None = None
@@ -198,6 +288,10 @@ class GenerateRequest:
     top_p: float | None = None
     stop: tuple[str, ...] | None = None
     seed: int | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -216,15 +310,41 @@ class GenerateRequest:
             isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1
         ):
             raise ValueError(f"max_tokens: must be an integer >= 1, got {self.max_tokens!r}")
-        _check_range("temperature", self.temperature, 0.0, 2.0)
+        # Only what no provider accepts is refused here; each provider's own ranges are its
+        # profile's to check (drivers do, before sending).
+        _check_range("temperature", self.temperature, 0.0, math.inf)
         _check_range("top_p", self.top_p, 0.0, 1.0)
         if self.stop is not None:
             stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
-            if not 1 <= len(stop) <= 4 or not all(isinstance(s, str) and s for s in stop):
-                raise ValueError("stop: one to four non-empty strings")
+            if not stop or not all(isinstance(s, str) and s for s in stop):
+                raise ValueError("stop: one or more non-empty strings")
             object.__setattr__(self, "stop", stop)
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+        tools = self.tools
+        if not isinstance(tools, tuple):
+            if isinstance(tools, (str, Tool)):
+                raise ValueError("tools: expected a list of Tool")
+            tools = tuple(tools)
+            object.__setattr__(self, "tools", tools)
+        names = set()
+        for tool in tools:
+            if not isinstance(tool, Tool):
+                raise ValueError(f"tools: expected Tool items, got {type(tool).__name__}")
+            if tool.name in names:
+                raise ValueError(f"tools: {tool.name!r} is defined twice")
+            names.add(tool.name)
+        if self.tool_choice is not None:
+            choice = ToolChoice.of(self.tool_choice)
+            object.__setattr__(self, "tool_choice", choice)
+            if choice.mode == "tool" and choice.name not in names:
+                raise ValueError(f"tool_choice: names {choice.name!r}, which is not in tools")
+            if choice.mode in ("required", "tool") and not tools:
+                raise ValueError(f"tool_choice: {choice.mode!r} needs tools")
+        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
+            raise ValueError(f"parallel_tool_calls: must be a bool, got {self.parallel_tool_calls!r}")
+        if self.response_format is not None and not isinstance(self.response_format, ResponseFormat):
+            raise ValueError("response_format: expected a ResponseFormat (ResponseFormat.json() ...)")
 
     @staticmethod
     def builder() -> GenerateRequestBuilder:
@@ -241,7 +361,14 @@ class GenerateRequest:
 def _check_range(name: str, value: float | None, low: float, high: float) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not low <= value <= high
+        or not math.isfinite(value)
+    ):
+        if math.isinf(high):
+            raise ValueError(f"{name}: must be a finite number >= {low:g}, got {value!r}")
         raise ValueError(f"{name}: must be between {low:g} and {high:g}, got {value!r}")
 
 
@@ -277,6 +404,18 @@ class GenerateRequestBuilder:
         self._fields["seed"] = value
         return self
 
+    def tools(self, tools: Sequence[Tool]) -> GenerateRequestBuilder:
+        self._fields["tools"] = tuple(tools)
+        return self
+
+    def tool_choice(self, value: ToolChoice | str | None) -> GenerateRequestBuilder:
+        self._fields["tool_choice"] = value
+        return self
+
+    def response_format(self, value: ResponseFormat | None) -> GenerateRequestBuilder:
+        self._fields["response_format"] = value
+        return self
+
     def extra(self, **fields: Any) -> GenerateRequestBuilder:
         self._fields.setdefault("extra", {}).update(fields)
         return self
@@ -288,6 +427,34 @@ class GenerateRequestBuilder:
 
 
 # ---- responses ---------------------------------------------------------------------------------
+
+
+class FinishReason(enum.StrEnum):
+    """Why generation ended, the same for every provider; the provider's own word is kept
+    beside it (``raw_finish_reason``). A ``StrEnum``: ``reason == "length"`` still works."""
+
+    STOP = "stop"  # a natural end or a stop sequence
+    LENGTH = "length"  # max_tokens (or the context) ran out: the answer is cut
+    TOOL_CALLS = "tool_calls"  # the model wants tools called
+    CONTENT_FILTER = "content_filter"  # a safety system stopped or refused it
+    PAUSED = "paused"  # the provider paused a long turn (Anthropic pause_turn): send it back to go on
+    CANCELLED = "cancelled"  # the caller stopped it (local model)
+    ERROR = "error"  # the provider reported an error in place of an end
+    OTHER = "other"  # a reason this version does not know; see raw_finish_reason
+
+    @classmethod
+    def of(cls, raw: str | None, table: Mapping[str, FinishReason] | None = None) -> FinishReason | None:
+        """The neutral reason for a provider's word (``table`` maps its own words first)."""
+        if raw is None:
+            return None
+        if table is not None:
+            found = table.get(raw)
+            if found is not None:
+                return found
+        try:
+            return cls(raw)
+        except ValueError:
+            return cls.OTHER
 
 
 @dataclass(slots=True)
@@ -307,10 +474,11 @@ class Usage:
 
 @dataclass(slots=True)
 class RateLimitInfo:
-    """The ``x-ratelimit-*`` headers of one response, resets in seconds.
+    """A response's rate-limit headers, read by its provider's schema; resets in seconds.
 
-    On Groq the ``requests_*`` fields count requests per **day** and ``tokens_*`` tokens per
-    **minute** (``requests_window`` / ``tokens_window`` say so); other providers may differ.
+    ``requests_window`` / ``tokens_window`` say what the counts are per: on Groq ``requests_*``
+    count requests per **day** and ``tokens_*`` tokens per **minute**; on OpenAI-style servers
+    both are per minute.
     """
 
     requests_limit: int | None = None
@@ -320,7 +488,7 @@ class RateLimitInfo:
     tokens_remaining: int | None = None
     tokens_reset: float | None = None
     retry_after: float | None = None
-    requests_window: str = "day"
+    requests_window: str = "minute"
     tokens_window: str = "minute"
 
 
@@ -335,10 +503,13 @@ class TextOutput:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningOutput:
-    """The model's visible reasoning (e.g. gpt-oss ``message.reasoning``)."""
+    """The model's visible reasoning (e.g. gpt-oss ``message.reasoning``). ``signature``: the
+    provider's proof of it (Anthropic's thinking signature, Gemini's ``thoughtSignature``), which
+    must be sent back unchanged with the next turn of a tool loop."""
 
     text: str
     kind: Literal["reasoning"] = "reasoning"
+    signature: str | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -359,7 +530,7 @@ Output = TextOutput | ReasoningOutput | ToolCallOutput
 @dataclass(slots=True)
 class GenerateResponse:
     outputs: list[Output]
-    finish_reason: str | None
+    finish_reason: FinishReason | None
     model: str
     provider: str = ""
     id: str | None = None
@@ -368,6 +539,7 @@ class GenerateResponse:
     rate_limit: RateLimitInfo | None = None
     latency: float = 0.0  # seconds, measured by the client from send to parsed response
     time_to_first_token: float | None = None  # streams only
+    raw_finish_reason: str | None = None  # the provider's own word for finish_reason
 
     @property
     def text(self) -> str:
@@ -390,10 +562,12 @@ class StreamChunk:
     text: str = ""
     is_final: bool = False
     reasoning: str = ""
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
     usage: Usage | None = None
     request_id: str | None = None
     rate_limit: RateLimitInfo | None = None
     time_to_first_token: float | None = None
     latency: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    raw_finish_reason: str | None = None
+    reasoning_signature: str | None = None

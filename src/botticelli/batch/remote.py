@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import os
 import secrets
@@ -35,10 +36,9 @@ from urllib.parse import quote
 
 import orjson
 
-from .._transport import header_dict
-from ..codecs import openai_chat as codec
-from ..codecs.openai_chat import GROQ_PROFILE, WireProfile
-from ..drivers import providers
+from .._status import error_from_data
+from ..codecs.openai_chat import GROQ as GROQ_CODEC
+from ..codecs.openai_chat import OpenAIChat
 from ..errors import (
     BotticelliError,
     ConfigurationError,
@@ -48,13 +48,16 @@ from ..errors import (
     ModelsError,
     ResponseError,
 )
+from ..plugins import parse_spec
+from ..providers.base import Provider
+from ..providers.groq import GROQ
 from ..types import GenerateResponse
 from .items import BatchId, BatchItem, BatchResult
 from .journal import Journal, JournalError, remove_if_empty
 from .lines import dump_line
 
 if TYPE_CHECKING:
-    from ..drivers.openai_compatible import OpenAICompatibleDriver
+    from ..drivers.http import HTTPDriver
 
 __all__ = [
     "ENDPOINT",
@@ -187,22 +190,16 @@ class GroqBatchClient:
     """Files and batches over the driver's own transport: same key, retries and typed errors
     (a bad key is an ``AuthenticationError``). The key is never logged or shown."""
 
-    def __init__(self, driver: OpenAICompatibleDriver) -> None:
+    def __init__(self, driver: HTTPDriver) -> None:
         self._driver = driver
-        self._transport = driver._transport
-        self._base = driver.base_url
 
     def _context(self) -> dict[str, Any]:
         return {"provider": self._driver.provider_name, "model": self._driver.model_name}
 
     async def _json(self, method: str, path: str, body: Any = None, *, retry: bool = True) -> Any:
         content = orjson.dumps(body) if body is not None else None
-        response = await self._transport.send(
-            method, self._base + path, content=content, limited=False, max_retries=None if retry else 0
-        )
-        return codec.parse_json(
-            response.content, request_id=header_dict(response).get("x-request-id"), **self._context()
-        )
+        reply = await self._driver.request(method, path, content=content, max_retries=None if retry else 0)
+        return self._driver.parse_json(reply.content, reply.headers)
 
     async def upload(self, data: bytes, *, filename: str = "batch.jsonl") -> str:
         """Upload a JSONL request file (``purpose=batch``); return its file id."""
@@ -214,15 +211,13 @@ class GroqBatchClient:
             "Content-Type: application/jsonl\r\n\r\n"
         ).encode()
         content = head + data + f"\r\n--{boundary}--\r\n".encode()
-        response = await self._transport.send(
+        reply = await self._driver.request(
             "POST",
-            self._base + "/files",
+            "/files",
             content=content,
             headers={"content-type": f"multipart/form-data; boundary={boundary}"},
-            limited=False,
         )
-        headers = header_dict(response)
-        found = codec.parse_json(response.content, request_id=headers.get("x-request-id"), **self._context())
+        found = self._driver.parse_json(reply.content, reply.headers)
         if not isinstance(found, dict) or not isinstance(found.get("id"), str):
             raise ResponseError("the upload answer has no file id", status=200, **self._context())
         return str(found["id"])
@@ -304,8 +299,8 @@ class GroqBatchClient:
 
     async def download(self, file_id: str) -> bytes:
         """A file's bytes (an output or error file, or an uploaded input)."""
-        response = await self._transport.send("GET", f"{self._base}/files/{file_id}/content", limited=False)
-        return response.content
+        reply = await self._driver.request("GET", f"/files/{file_id}/content")
+        return reply.content
 
     async def file_info(self, file_id: str) -> dict[str, Any]:
         found = await self._json("GET", f"/files/{file_id}")
@@ -355,18 +350,18 @@ def _wire_model(item: BatchItem, default: str, provider: str) -> str:
     naming another provider cannot go into a Groq batch."""
     if item.model is None:
         return default
-    name, sep, rest = item.model.partition(":")
-    if sep and name in providers():
-        if name != provider:
-            raise ConfigurationError(
-                f"model {item.model!r} is not a {provider} model; a {provider} batch cannot run it"
-            )
-        return rest
-    return item.model
+    spec = parse_spec(item.model)
+    if spec.model == item.model:  # a bare model id: the driver's provider
+        return item.model
+    if spec.provider != provider:
+        raise ConfigurationError(
+            f"model {item.model!r} is not a {provider} model; a {provider} batch cannot run it"
+        )
+    return spec.model or default
 
 
 def _encode(
-    items: Iterable[BatchItem], model: str, profile: WireProfile, provider: str
+    items: Iterable[BatchItem], model: str, codec: OpenAIChat, provider: str
 ) -> tuple[bytes, dict[str, str], list[BatchResult]]:
     """The JSONL request file, ``{custom_id: model}`` of the lines in it, and error results for
     items that cannot be encoded (e.g. audio input, another provider's model)."""
@@ -376,9 +371,7 @@ def _encode(
     for cid, item in _by_custom_id(items).items():
         try:
             wire_model = _wire_model(item, model, provider)
-            body = codec.request_body(
-                item.request, wire_model, stream=False, profile=profile, provider=provider
-            )
+            body = codec.body(item.request, wire_model, stream=False, provider=provider)
         except BotticelliError as exc:
             refused.append(BatchResult(item.id, error=exc))
             continue
@@ -389,12 +382,12 @@ def _encode(
 
 
 def build_jsonl(
-    items: Iterable[BatchItem], model: str, profile: WireProfile = GROQ_PROFILE, *, provider: str = "groq"
+    items: Iterable[BatchItem], model: str, codec: OpenAIChat = GROQ_CODEC, *, provider: str = "groq"
 ) -> bytes:
     """The Batch API request file for ``items``: one ``{"custom_id", "method", "url", "body"}``
     line each, ``body`` the same JSON a live call sends. Raises on the first item that cannot be
     encoded (``run_remote`` instead gives such an item an error result)."""
-    data, _sent, refused = _encode(items, model, profile, provider)
+    data, _sent, refused = _encode(items, model, codec, provider)
     if refused:
         error = refused[0].error
         assert error is not None
@@ -410,7 +403,8 @@ def parse_result_lines(
     *,
     provider: str,
     model_for: Callable[[str], str],
-    profile: WireProfile = GROQ_PROFILE,
+    codec: OpenAIChat = GROQ_CODEC,
+    config: Provider = GROQ,
 ) -> tuple[ResultMap, int]:
     """Output or error file lines to ``{custom_id: response or typed error}``, plus the number of
     lines that could not be read (they name no request, so those requests count as missing)."""
@@ -428,7 +422,9 @@ def parse_result_lines(
             unreadable += 1
             continue
         try:
-            results[cid] = _line_result(record, provider=provider, model=model_for(cid), profile=profile)
+            results[cid] = _line_result(
+                record, provider=provider, model=model_for(cid), codec=codec, config=config
+            )
         except Exception as exc:  # one line's odd data is that request's error, not the batch's end
             results[cid] = ResponseError(
                 f"a batch result line could not be read ({type(exc).__name__}: {exc})",
@@ -439,7 +435,7 @@ def parse_result_lines(
 
 
 def _line_result(
-    record: Mapping[str, Any], *, provider: str, model: str, profile: WireProfile
+    record: Mapping[str, Any], *, provider: str, model: str, codec: OpenAIChat, config: Provider
 ) -> GenerateResponse | ModelsError:
     response = record.get("response")
     error = record.get("error")
@@ -454,12 +450,14 @@ def _line_result(
             return ResponseError("a batch result line has no status_code", request_id=request_id, **context)
         if 200 <= status < 300 and isinstance(body, dict) and "error" not in body:
             try:
-                return codec.decode_response(body, headers, **context)
+                return codec.decode(body, headers, **context)
             except ModelsError as exc:
                 return exc
         if not isinstance(body, dict):
             body = {"error": {"message": f"the batch returned status {status} without an error body"}}
-        return codec.error_from_body(status, headers, body, profile=profile, **context)
+        if config.name != provider:
+            config = dataclasses.replace(config, name=provider)
+        return error_from_data(status, headers, body, codec=codec, provider=config, model=model)
     if isinstance(error, dict):
         code = error.get("code")
         code = str(code) if code is not None else None
@@ -504,7 +502,7 @@ def state_path(out_path: str | os.PathLike[str]) -> str:
 
 
 async def run_remote(
-    driver: OpenAICompatibleDriver,
+    driver: HTTPDriver,
     items: Sequence[BatchItem],
     out_path: str | os.PathLike[str],
     *,
@@ -529,16 +527,16 @@ async def run_remote(
     the batch, ``AuthenticationError`` for a bad key, ``JournalError`` if ``out_path`` is in use.
     Cancelling the call stops waiting only: the batch runs on, and a rerun picks it up.
     """
-    from ..drivers.openai_compatible import OpenAICompatibleDriver
+    from ..drivers.http import HTTPDriver
 
-    if not isinstance(driver, OpenAICompatibleDriver):
+    if not isinstance(driver, HTTPDriver) or not isinstance(driver.codec, OpenAIChat):
         raise ConfigurationError(f"the Batch API needs a Groq driver, not {type(driver).__name__}")
     if poll_interval <= 0 or max_poll_interval < poll_interval:
         raise ValueError("poll_interval must be > 0 and <= max_poll_interval")
     items = list(items)
     out = os.fspath(out_path)
     state_file = state_path(out)
-    provider, model, profile = driver.provider_name, driver.model_name, driver._profile
+    provider, model, codec = driver.provider_name, driver.model_name, driver.codec
     by_cid = _by_custom_id(items)
     order = [item.id for item in items]
     client = GroqBatchClient(driver)
@@ -554,7 +552,7 @@ async def run_remote(
                 batch_id = state.batch_id or await _find_intended(client, state, state_file)
                 resumed_from_state = batch_id is not None
             if batch_id is None:
-                data, sent, refused = _encode(pending, model, profile, provider)
+                data, sent, refused = _encode(pending, model, codec, provider)
                 for result in refused:
                     journal.append(result)
                 if not sent:
@@ -592,7 +590,7 @@ async def run_remote(
                     provider=provider,
                     model=model,
                 )
-            results = await _collect(client, batch, sent, model, provider, profile)
+            results = await _collect(client, batch, sent, model, driver)
             succeeded, failed, missing = _record(journal, batch, by_cid, sent, results, provider)
             complete = journal.finish(order)
             _remove_state(state_file, batch.id)
@@ -665,8 +663,7 @@ async def _collect(
     batch: RemoteBatch,
     sent: Mapping[str, str],
     model: str,
-    provider: str,
-    profile: WireProfile,
+    driver: HTTPDriver,
 ) -> ResultMap:
     """Every result line of a finished batch: its output file, then its error file."""
     results: ResultMap = {}
@@ -674,9 +671,10 @@ async def _collect(
         if file_id:
             found, _unreadable = parse_result_lines(
                 await client.download(file_id),
-                provider=provider,
+                provider=driver.provider_name,
                 model_for=lambda cid: sent.get(cid, model),
-                profile=profile,
+                codec=driver.codec,  # type: ignore[arg-type]  # checked by run_remote
+                config=driver.provider,
             )
             results.update(found)
     return results

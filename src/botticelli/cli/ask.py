@@ -72,8 +72,8 @@ class _Settings:
     "-m",
     "--model",
     metavar="MODEL",
-    help="A Groq model id, or provider:model (e.g. local:smollm2). "
-    "Default: $BOTTICELLI_MODEL, else openai/gpt-oss-20b with a Groq key, else local:smollm2.",
+    help="A Groq model id, or provider:model (e.g. local:smollm2; providers: botticelli models "
+    "--providers). Default: $BOTTICELLI_MODEL, else openai/gpt-oss-20b with a Groq key, else local:smollm2.",
 )
 @click.option("-s", "--system", metavar="TEXT", help="A system message to send first.")
 @click.option("--max-tokens", type=int, metavar="N", help="Cap the answer at N tokens.")
@@ -155,11 +155,16 @@ async def _answer(
     settings: _Settings, request: GenerateRequest, sink: output.TextSink
 ) -> tuple[GenerateResponse, str]:
     from ..drivers import create
+    from ..errors import InvalidRequestError
 
     output.forward_limiter_notices()
     driver = create(settings.spec, **settings.driver_options)
     model = "/".join(p for p in (driver.provider_name, driver.model_name) if p)
     async with driver:
+        try:
+            driver.check(request)  # what the provider is documented to refuse: bad usage, not an error
+        except InvalidRequestError as exc:
+            raise output.usage_failure(exc.message) from None
         if not settings.stream:
             response = await driver.generate(request)
             sink.write(response.text)

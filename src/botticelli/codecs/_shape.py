@@ -151,3 +151,23 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def parse_json(
+    content: bytes, *, provider: str, model: str, request_id: str | None, status: int = 200
+) -> Any:
+    """A body as JSON, or a ``ResponseError`` keeping the start of what came instead."""
+    from ..errors import ResponseError
+
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        snippet = content[:80].decode("utf-8", "replace")
+        raise ResponseError(
+            f"the server sent a body that is not valid JSON: {snippet!r}",
+            provider=provider,
+            model=model,
+            status=status,
+            request_id=request_id,
+            body=content[:4096].decode("utf-8", "replace"),
+        ) from None

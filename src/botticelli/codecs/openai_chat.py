@@ -1,34 +1,21 @@
 """The OpenAI chat-completions wire format (Groq, vLLM, llama.cpp, Ollama /v1, HuggingFace router).
 
-Pure functions and one small stateful stream decoder: request → JSON bytes, JSON → response,
-SSE data frames → chunks, and error status + headers + body → typed exception. No I/O here.
+One ``OpenAIChat`` codec (``codecs/base.Codec``), configured per server family: request → JSON
+bytes, JSON → response, SSE ``data:`` frames → chunks (``[DONE]`` ends a stream), error body →
+fields. No I/O here, and nothing any one provider means by its errors (that is the provider's).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .. import catalog
-from .._headers import parse_duration, parse_rate_limit, parse_retry_after
-from ..errors import (
-    APITimeoutError,
-    AuthenticationError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    ModelsError,
-    RateLimitError,
-    ResponseError,
-    ServerError,
-    redact,
-    redact_optional,
-    redact_value,
-)
+from ..errors import InvalidRequestError, ModelsError, ResponseError, redact, redact_optional
 from ..types import (
+    FinishReason,
     GenerateRequest,
     GenerateResponse,
     Message,
@@ -37,24 +24,17 @@ from ..types import (
     ReasoningOutput,
     StreamChunk,
     TextOutput,
+    Tool,
     ToolCall,
     ToolCallOutput,
+    ToolChoice,
     Usage,
 )
 from . import _shape
+from .base import ErrorFields, Framing
 
-
-@dataclass(frozen=True, slots=True)
-class WireProfile:
-    """How one server family speaks the format."""
-
-    max_tokens_field: str = "max_tokens"  # Groq: "max_completion_tokens" (max_tokens is deprecated)
-    stream_usage_option: bool = False  # send stream_options.include_usage (OpenAI needs it for usage)
-    catalog: str | None = None  # which model catalog explains retired models in errors
-
-
-GROQ_PROFILE = WireProfile(max_tokens_field="max_completion_tokens", catalog="groq")
-GENERIC_PROFILE = WireProfile()
+#: The format's words for why a choice ended, beyond the neutral ones it shares.
+FINISH_REASONS = {"function_call": FinishReason.TOOL_CALLS}
 
 
 # ---- requests ----------------------------------------------------------------------------------
@@ -96,56 +76,22 @@ def encode_message(message: Message, provider: str = "", model: str = "") -> dic
     return wire
 
 
-def request_body(
-    request: GenerateRequest, model: str, *, stream: bool, profile: WireProfile, provider: str = ""
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [encode_message(m, provider, model) for m in request.messages],
-    }
-    if request.max_tokens is not None:
-        body[profile.max_tokens_field] = request.max_tokens
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop is not None:
-        body["stop"] = list(request.stop)
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if stream:
-        body["stream"] = True
-        if profile.stream_usage_option:
-            body["stream_options"] = {"include_usage": True}
-    if request.extra:
-        body.update(request.extra)
-    return body
+def _tool(tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "parameters": dict(tool.parameters)}
+    if tool.description:
+        function["description"] = tool.description
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
 
 
-def encode_request(
-    request: GenerateRequest, model: str, *, stream: bool, profile: WireProfile, provider: str = ""
-) -> bytes:
-    return orjson.dumps(request_body(request, model, stream=stream, profile=profile, provider=provider))
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "tool":
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice.mode
 
 
 # ---- responses ---------------------------------------------------------------------------------
-
-
-def parse_json(
-    content: bytes, *, provider: str, model: str, request_id: str | None, status: int = 200
-) -> Any:
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        snippet = content[:80].decode("utf-8", "replace")
-        raise ResponseError(
-            f"the server sent a body that is not valid JSON: {snippet!r}",
-            provider=provider,
-            model=model,
-            status=status,
-            request_id=request_id,
-            body=content[:4096].decode("utf-8", "replace"),
-        ) from None
 
 
 def _usage(data: Any) -> Usage | None:
@@ -189,19 +135,10 @@ def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
     return calls
 
 
-def decode_response(
-    data: Any,
-    headers: Mapping[str, str],
-    *,
-    provider: str,
-    model: str,
-    latency: float = 0.0,
-) -> GenerateResponse:
+def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str) -> GenerateResponse:
     """A chat-completions body as a response; any body of the wrong shape is a ``ResponseError``
-    that keeps it (or, when it is an error object, the error it describes)."""
+    that keeps it. (A 200 whose body is an error object is the driver's to map.)"""
     request_id = _request_id(data, headers)
-    if isinstance(data, dict) and "error" in data and not data.get("choices"):
-        raise error_from_body(200, headers, data, provider=provider, model=model)
     try:
         body = _shape.obj(data, "the body")
         choices = body.get("choices")
@@ -233,14 +170,13 @@ def decode_response(
         ) from None
     return GenerateResponse(
         outputs=outputs,
-        finish_reason=finish_reason,
+        finish_reason=FinishReason.of(finish_reason, FINISH_REASONS),
+        raw_finish_reason=finish_reason,
         model=_shape.label(body.get("model")) or model,
         provider=provider,
         id=redact_optional(_shape.label(body.get("id"))),
         request_id=request_id,
         usage=_usage(body.get("usage")) or Usage(),
-        rate_limit=parse_rate_limit(headers),
-        latency=latency,
     )
 
 
@@ -254,7 +190,7 @@ def _request_id(data: Any, headers: Mapping[str, str]) -> str | None:
     return redact_optional(headers.get("x-request-id"))
 
 
-class StreamDecoder:
+class ChatStreamDecoder:
     """Turns the ``data:`` payloads of one chat-completions stream into chunks, remembering what
     the final chunk needs (finish reason, usage, request id, tool calls built from deltas)."""
 
@@ -350,6 +286,17 @@ class StreamDecoder:
     def tool_calls(self) -> tuple[ToolCall, ...]:
         return tuple(ToolCall(*self._tool_parts[i]) for i in sorted(self._tool_parts))
 
+    def final(self) -> StreamChunk:
+        return StreamChunk(
+            is_final=True,
+            finish_reason=FinishReason.of(self.finish_reason, FINISH_REASONS),
+            raw_finish_reason=self.finish_reason,
+            usage=self.usage,
+            request_id=self.request_id,
+            rate_limit=self.rate_limit,
+            tool_calls=self.tool_calls(),
+        )
+
     def _malformed(self, what: str, body: Any) -> ResponseError:
         return ResponseError(
             f"the stream sent {what}",
@@ -381,96 +328,107 @@ class StreamDecoder:
 
 # ---- errors ------------------------------------------------------------------------------------
 
-_TRY_AGAIN = re.compile(r"try again in ([0-9hms.]+)")
-_WHICH_LIMIT = re.compile(r" on ([a-z ]+ per (?:minute|day) \([A-Z]+\))")
-_TAGS = re.compile(r"<[^>]+>")
 
-
-def error_from_status(
-    status: int,
-    headers: Mapping[str, str],
-    content: bytes,
-    *,
-    provider: str,
-    model: str,
-    profile: WireProfile,
-) -> ModelsError:
-    """A non-2xx answer as one typed exception (the single place statuses become classes)."""
-    try:
-        data = orjson.loads(content) if content else None
-    except orjson.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        raw = content[:2000].decode("utf-8", "replace")
-        text = " ".join(_TAGS.sub(" ", raw).split())[:160]
-        kind = "an HTML page" if "html" in headers.get("content-type", "").lower() else "a non-JSON body"
-        message = f"the server answered {status} with {kind}"
-        if status == 403:
-            message += " (a proxy or firewall such as Cloudflare refused the request)"
-        error = error_from_body(
-            status,
-            headers,
-            {"error": {"message": f"{message}: {text}" if text else message}},
-            provider=provider,
-            model=model,
-            profile=profile,
-        )
-        error.body = redact_value(data if data is not None else raw)
-        return error
-    return error_from_body(status, headers, data, provider=provider, model=model, profile=profile)
-
-
-def error_from_body(
-    status: int,
-    headers: Mapping[str, str],
-    data: Mapping[str, Any],
-    *,
-    provider: str,
-    model: str,
-    profile: WireProfile = GENERIC_PROFILE,
-) -> ModelsError:
-    error: Any = data.get("error")
+def _error_fields(status: int, data: Any) -> ErrorFields:
+    """``{"error": {"message", "type", "code", "param"}}`` (or ``{"error": "text"}``) as fields."""
+    error: Any = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, str):
         error = {"message": error}
     elif not isinstance(error, dict):
         error = {}
-    message = _shape.label(error.get("message")) or _shape.label(data.get("message")) or f"HTTP {status}"
-    code = _shape.label(error.get("code"))
-    error_type = _shape.label(error.get("type"))
-    context: dict[str, Any] = {
-        "provider": provider,
-        "model": model,
-        "status": status,
-        "code": code,
-        "request_id": headers.get("x-request-id"),
-        "body": data,
-        "headers": headers,
-    }
-    if status in (401, 403):
-        return AuthenticationError(message, **context)
-    if status == 429:
-        retry_after = parse_retry_after(headers)
-        hinted = _TRY_AGAIN.search(message)
-        if retry_after is None and hinted:
-            retry_after = parse_duration(hinted.group(1).rstrip("."))
-        which = _WHICH_LIMIT.search(message)
-        limit = which.group(1) if which else error_type
-        daily = bool(limit and "per day" in limit)
-        return RateLimitError(message, retry_after=retry_after, limit=limit, daily=daily, **context)
-    if code in ("model_not_found", "model_decommissioned") or (status == 404 and "model" in message.lower()):
-        info = catalog.lookup(model, profile.catalog) if profile.catalog else None
-        replacement = None
-        if info is not None and info.retired:
-            message = f"{message} {info.retirement_notice()}"
-            replacement = info.replacement
-        return ModelNotFoundError(message, replacement=replacement, **context)
-    if status == 413:
-        message += " (one request larger than the per-minute token budget is not retried)"
-        return InvalidRequestError(message, **context)
-    if status == 408:
-        return APITimeoutError(message, **context)
-    if status >= 500 or status in (409, 498):
-        return ServerError(message, **context)
-    if 400 <= status < 500:
-        return InvalidRequestError(message, **context)
-    return ResponseError(message, **context)
+    top = data if isinstance(data, dict) else {}
+    return ErrorFields(
+        message=_shape.label(error.get("message")) or _shape.label(top.get("message")) or f"HTTP {status}",
+        code=_shape.label(error.get("code")),
+        type=_shape.label(error.get("type")),
+        param=_shape.label(error.get("param")),
+    )
+
+
+# ---- the codec ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIChat:
+    """OpenAI chat completions as one server family speaks them."""
+
+    max_tokens_field: str = "max_tokens"  # Groq: "max_completion_tokens" (max_tokens is deprecated)
+    stream_usage_option: bool = False  # send stream_options.include_usage (OpenAI needs it for usage)
+    path: str = "/chat/completions"
+    framing: Framing = "sse"
+    request_id_header: str = "x-request-id"
+    end_marker: str = "[DONE]"
+
+    def url(self, base_url: str, model: str, *, stream: bool) -> str:
+        return base_url + self.path
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def body(
+        self, request: GenerateRequest, model: str, *, stream: bool, provider: str = ""
+    ) -> dict[str, Any]:
+        """The request as the JSON object this family expects (the Batch API embeds it)."""
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [encode_message(m, provider, model) for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            body[self.max_tokens_field] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop is not None:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.tools:
+            body["tools"] = [_tool(t) for t in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+        response_format = request.response_format
+        if response_format is not None:
+            if response_format.type == "json_schema":
+                schema: dict[str, Any] = {
+                    "name": response_format.name,
+                    "schema": dict(response_format.schema or {}),
+                }
+                if response_format.strict is not None:
+                    schema["strict"] = response_format.strict
+                body["response_format"] = {"type": "json_schema", "json_schema": schema}
+            else:
+                body["response_format"] = {"type": response_format.type}
+        if stream:
+            body["stream"] = True
+            if self.stream_usage_option:
+                body["stream_options"] = {"include_usage": True}
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def encode(self, request: GenerateRequest, model: str, *, stream: bool, provider: str = "") -> bytes:
+        return orjson.dumps(self.body(request, model, stream=stream, provider=provider))
+
+    def decode(self, data: Any, headers: Mapping[str, str], *, provider: str, model: str) -> GenerateResponse:
+        return _decode(data, headers, provider=provider, model=model)
+
+    def is_error(self, data: Any) -> bool:
+        """A body that is an error object although the status said success."""
+        return isinstance(data, dict) and "error" in data and not data.get("choices")
+
+    def stream_decoder(
+        self, *, provider: str, model: str, request_id: str | None, rate_limit: RateLimitInfo | None
+    ) -> ChatStreamDecoder:
+        return ChatStreamDecoder(provider=provider, model=model, request_id=request_id, rate_limit=rate_limit)
+
+    def error_fields(self, status: int, data: Any) -> ErrorFields:
+        return _error_fields(status, data)
+
+
+#: Groq: ``max_completion_tokens``; usage arrives in the last frame without asking.
+GROQ = OpenAIChat(max_tokens_field="max_completion_tokens")
+#: Any other compatible server: the fields every implementation reads.
+GENERIC = OpenAIChat()

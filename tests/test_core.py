@@ -1,0 +1,373 @@
+"""The core every wire format plugs into: the neutral status table, provider readings and ranges,
+typed request fields on the wire, finish reasons, stream framing, and the configurable HTTP
+client — all against a real server on 127.0.0.1 (``HostileServer``) where the wire matters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from botticelli import GenerateRequest, GroqDriver, Message, OpenAICompatibleDriver
+from botticelli._sse import NDJSONDecoder
+from botticelli._status import classify, error_from_content
+from botticelli.codecs import openai_chat
+from botticelli.codecs.base import ErrorFields
+from botticelli.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+)
+from botticelli.providers.groq import GROQ
+from botticelli.providers.openai_compatible import OPENAI_COMPATIBLE
+from botticelli.types import FinishReason, ResponseFormat, Tool, ToolChoice
+
+from .hostile import FAKE_KEY, HostileServer, completion, response
+
+REQUEST = GenerateRequest.prompt("Hi", max_tokens=16)
+GROQ_KEY = "gsk_" + "c" * 48
+
+
+@pytest.fixture
+def server() -> Iterator[HostileServer]:
+    with HostileServer() as hostile:
+        yield hostile
+
+
+def generic(server: HostileServer, **options: Any) -> OpenAICompatibleDriver:
+    options.setdefault("max_retries", 0)
+    return OpenAICompatibleDriver("m", base_url=server.base_url + "/v1", api_key=FAKE_KEY, **options)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def generate_once(driver: Any, request: GenerateRequest = REQUEST) -> Any:
+    try:
+        return await driver.generate(request)
+    finally:
+        await driver.aclose()
+
+
+# ---- status → class: one neutral table, provider readings on top ----------------------------
+
+
+@given(st.integers(min_value=100, max_value=599))
+def test_every_status_has_one_class(status: int) -> None:
+    cls = classify(status, ErrorFields("x"))
+    expected: type = ResponseError
+    if status in (401, 403):
+        expected = AuthenticationError
+    elif status == 429:
+        expected = RateLimitError
+    elif status == 408:
+        expected = APITimeoutError
+    elif status >= 500 or status == 409:
+        expected = ServerError
+    elif 400 <= status < 500:
+        expected = InvalidRequestError
+    assert cls is expected
+
+
+@given(st.sampled_from(["model_not_found", "model_decommissioned", "not_found_error"]), st.integers(400, 499))
+def test_a_missing_model_is_named_whatever_the_status(code: str, status: int) -> None:
+    if status in (401, 403, 429):
+        return
+    assert classify(status, ErrorFields("gone", code=code)) is ModelNotFoundError
+
+
+def _error(status: int, message: str, provider: Any) -> Any:
+    body = orjson.dumps({"error": {"message": message, "type": "tokens"}})
+    return error_from_content(status, {}, body, codec=openai_chat.GROQ, provider=provider, model="m")
+
+
+def test_groq_reads_its_429_text_the_generic_provider_only_the_wait() -> None:
+    text = (
+        "Rate limit reached for model `m` in organization `org` service tier `on_demand` on tokens "
+        "per minute (TPM): Limit 6000, Used 5800, Requested 400. Please try again in 2m59.56s."
+    )
+    groq = _error(429, text, GROQ)
+    assert isinstance(groq, RateLimitError)
+    assert groq.retry_after == pytest.approx(179.56)
+    assert (groq.limit_kind, groq.limit_value, groq.daily) == ("tpm", 6000, False)
+    assert groq.limit == "tokens per minute (TPM)"
+    daily = _error(429, text.replace("per minute (TPM)", "per day (TPD)"), GROQ)
+    assert daily.daily and daily.limit_kind == "tpd"
+    plain = _error(429, text, OPENAI_COMPATIBLE)
+    assert plain.retry_after == pytest.approx(179.56)  # OpenAI-family servers say it the same way
+    assert plain.limit_kind is None and plain.limit_value is None  # the limit wording is Groq's
+
+
+def test_498_is_groqs_capacity_error_and_nobody_elses() -> None:
+    assert isinstance(_error(498, "`flex` tier capacity exceeded", GROQ), ServerError)
+    assert 498 in GROQ.no_retry
+    assert isinstance(_error(498, "whatever this server means", OPENAI_COMPATIBLE), InvalidRequestError)
+
+
+def test_a_retired_model_names_its_replacement_from_the_catalog() -> None:
+    body = orjson.dumps(
+        {"error": {"message": "The model `llama-3.1-8b-instant` does not exist", "code": "model_not_found"}}
+    )
+    error = error_from_content(
+        404, {}, body, codec=openai_chat.GROQ, provider=GROQ, model="llama-3.1-8b-instant"
+    )
+    assert isinstance(error, ModelNotFoundError) and error.replacement == "openai/gpt-oss-20b"
+
+
+# ---- provider ranges: refused before any request ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"temperature": 2.5}, "temperature: groq accepts 0 to 2"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "at most 4 stop sequences"),
+    ],
+)
+def test_groq_ranges_are_checked_before_sending(
+    server: HostileServer, params: dict[str, Any], needle: str
+) -> None:
+    request = GenerateRequest.prompt("Hi", **params)
+    driver = GroqDriver(api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    with pytest.raises(InvalidRequestError, match=needle):
+        run(generate_once(driver, request))
+    with pytest.raises(InvalidRequestError):
+        driver.generate_stream(request)
+    assert server.requests == []
+
+
+def test_the_neutral_type_takes_what_some_provider_accepts() -> None:
+    GenerateRequest.prompt("Hi", temperature=2.5, stop=["a", "b", "c", "d", "e"])  # fine for some servers
+
+
+# ---- typed request fields, as the OpenAI chat codec encodes them ----------------------------
+
+WEATHER = Tool(
+    "get_weather",
+    "Weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    strict=True,
+)
+
+
+def test_tools_tool_choice_and_response_format_reach_the_wire(server: HostileServer) -> None:
+    request = GenerateRequest(
+        (Message.user("Weather in Rome?"),),
+        tools=(WEATHER,),
+        tool_choice="get_weather",
+        parallel_tool_calls=False,
+        response_format=ResponseFormat.json_schema({"type": "object"}, name="answer", strict=True),
+    )
+    run(generate_once(generic(server), request))
+    body = orjson.loads(server.requests[-1].body)
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Weather for a city.",
+                "parameters": dict(WEATHER.parameters),
+                "strict": True,
+            },
+        }
+    ]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["parallel_tool_calls"] is False
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+    }
+
+
+@pytest.mark.parametrize("mode", ["auto", "none", "required"])
+def test_tool_choice_modes(mode: str) -> None:
+    request = GenerateRequest((Message.user("x"),), tools=(WEATHER,), tool_choice=mode)
+    assert openai_chat.GENERIC.body(request, "m", stream=False)["tool_choice"] == mode
+    json_mode = GenerateRequest((Message.user("x"),), response_format=ResponseFormat.json())
+    assert openai_chat.GENERIC.body(json_mode, "m", stream=False)["response_format"] == {
+        "type": "json_object"
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"tool_choice": "nosuch", "tools": (WEATHER,)}, "tool_choice"),
+        ({"tool_choice": "", "tools": (WEATHER,)}, "tool_choice"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": (WEATHER, WEATHER)}, "tools"),
+        ({"tools": ("get_weather",)}, "tools"),
+        ({"tool_choice": 7, "tools": (WEATHER,)}, "tool_choice"),
+        ({"parallel_tool_calls": "yes"}, "parallel_tool_calls"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+    ],
+)
+def test_typed_fields_are_checked_at_construction(params: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        GenerateRequest((Message.user("x"),), **params)
+
+
+def test_tool_choice_forms_normalise() -> None:
+    for given_value in ("get_weather", WEATHER, {"name": "get_weather"}, ToolChoice.tool("get_weather")):
+        request = GenerateRequest((Message.user("x"),), tools=(WEATHER,), tool_choice=given_value)
+        assert request.tool_choice == ToolChoice("tool", "get_weather")
+
+
+# ---- finish reasons: neutral, with the provider's word beside it ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "neutral"),
+    [
+        ("stop", FinishReason.STOP),
+        ("length", FinishReason.LENGTH),
+        ("tool_calls", FinishReason.TOOL_CALLS),
+        ("function_call", FinishReason.TOOL_CALLS),
+        ("content_filter", FinishReason.CONTENT_FILTER),
+        ("something_new", FinishReason.OTHER),
+    ],
+)
+def test_finish_reasons(server: HostileServer, raw: str, neutral: FinishReason) -> None:
+    body = completion("ok")
+    body["choices"][0]["finish_reason"] = raw  # type: ignore[index]
+    server.script(lambda r: response(200, body))
+    result = run(generate_once(generic(server)))
+    assert result.finish_reason is neutral and result.raw_finish_reason == raw
+    assert result.finish_reason == neutral.value  # a StrEnum: comparing with the string still works
+
+
+# ---- rate-limit headers mean what the provider says -----------------------------------------
+
+LIMIT_HEADERS = {
+    "x-ratelimit-limit-requests": "1000",
+    "x-ratelimit-remaining-requests": "999",
+    "x-ratelimit-reset-requests": "1m26.4s",
+    "x-ratelimit-limit-tokens": "6000",
+    "x-ratelimit-remaining-tokens": "5990",
+    "x-ratelimit-reset-tokens": "100ms",
+}
+
+
+def test_windows_follow_the_provider(server: HostileServer) -> None:
+    server.script(lambda r: response(200, completion("ok"), LIMIT_HEADERS))
+    plain = run(generate_once(generic(server)))
+    assert plain.rate_limit.requests_window == "minute" and plain.rate_limit.requests_limit == 1000
+    groq = run(generate_once(GroqDriver(api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")))
+    assert groq.rate_limit.requests_window == "day" and groq.rate_limit.tokens_window == "minute"
+
+
+# ---- NDJSON framing, I/O-free ------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.text(max_size=5), st.integers(-(2**53), 2**53), max_size=3), min_size=1, max_size=8
+    ),
+    st.lists(st.integers(min_value=1, max_value=40), max_size=20),
+    st.booleans(),
+)
+def test_ndjson_lines_survive_any_split(objects: list[dict[str, int]], cuts: list[int], crlf: bool) -> None:
+    end = b"\r\n" if crlf else b"\n"
+    data = b"".join(orjson.dumps(o) + end + (end if i % 3 == 0 else b"") for i, o in enumerate(objects))
+    decoder = NDJSONDecoder()
+    events = []
+    position = 0
+    for cut in cuts:
+        events += decoder.feed(data[position : position + cut])
+        position += cut
+    events += decoder.feed(data[position:])
+    events += decoder.flush()
+    assert [orjson.loads(e.data) for e in events] == objects
+
+
+def test_ndjson_last_line_without_newline_counts() -> None:
+    decoder = NDJSONDecoder()
+    first = decoder.feed(b'{"a": 1}\n{"b": 2}')
+    assert [e.data for e in first] == ['{"a": 1}']
+    assert [e.data for e in decoder.flush()] == ['{"b": 2}']
+
+
+# ---- the HTTP client can be configured -------------------------------------------------------
+
+
+def test_extra_headers_go_on_every_request(server: HostileServer) -> None:
+    run(generate_once(generic(server, headers={"x-team": "blue"})))
+    assert server.requests[-1].headers["x-team"] == "blue"
+
+
+def test_own_client_is_used_and_left_open(server: HostileServer) -> None:
+    async def main() -> bool:
+        async with httpx2.AsyncClient(headers={"x-from": "mine"}) as client:
+            driver = generic(server, http_client=client)
+            await driver.generate(REQUEST)
+            await driver.aclose()
+            assert not client.is_closed  # the caller's to close
+            await client.get(server.base_url + "/v1/models")  # still usable
+            return True
+
+    assert run(main())
+    assert server.requests[0].headers["x-from"] == "mine"
+
+
+def test_own_transport_is_used(server: HostileServer) -> None:
+    sent: list[str] = []
+
+    class Counting(httpx2.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            sent.append(str(request.url))
+            return await super().handle_async_request(request)
+
+    run(generate_once(generic(server, http_transport=Counting())))
+    assert sent == [server.base_url + "/v1/chat/completions"]
+
+
+def test_proxy_from_the_environment_and_from_the_argument(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = "http://upstream.invalid:8080/v1"
+    # The hostile server plays the proxy: a proxied plain-HTTP request carries the absolute URL.
+    monkeypatch.setenv("HTTP_PROXY", server.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    run(generate_once(OpenAICompatibleDriver("m", base_url=target, max_retries=0)))
+    assert server.requests[-1].path == "http://upstream.invalid:8080/v1/chat/completions"
+    with pytest.raises(APIConnectionError):  # trust_env=False: straight to the (unreachable) host
+        run(
+            generate_once(
+                OpenAICompatibleDriver("m", base_url=target, max_retries=0, trust_env=False, timeout=2)
+            )
+        )
+    assert len(server.requests) == 1
+    monkeypatch.delenv("HTTP_PROXY")
+    run(generate_once(OpenAICompatibleDriver("m", base_url=target, max_retries=0, proxy=server.base_url)))
+    assert len(server.requests) == 2 and server.requests[-1].path.startswith("http://upstream.invalid")
+
+
+def test_bad_client_options_fail_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="CA bundle"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", verify=str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match="base_url"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", proxy="not a url")
+    with pytest.raises(ConfigurationError, match="http_client"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", http_client=object())  # type: ignore[arg-type]
+
+
+def test_a_ca_bundle_is_accepted(tmp_path: Path) -> None:
+    import certifi
+
+    driver = OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", verify=certifi.where())
+    assert driver.base_url == "https://x.invalid/v1"
