@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "Role": "types",
@@ -27,15 +27,22 @@ _EXPORTS = {
     "ReasoningOutput": "types",
     "ToolCallOutput": "types",
     "ToolCall": "types",
+    "Tool": "types",
+    "ToolChoice": "types",
+    "ResponseFormat": "types",
+    "FinishReason": "types",
     "Timeout": "config",
     "Driver": "drivers.base",
     "ResponseStream": "drivers.base",
     "OpenAICompatibleDriver": "drivers.openai_compatible",
     "GroqDriver": "drivers.groq",
-    "BotticelliWarning": "drivers.groq",
+    "BotticelliWarning": "errors",
+    "HTTPDriver": "drivers.http",
     "LocalDriver": "drivers.local",
     "BlockingDriver": "blocking",
     "generate_batch": "batch.runner",
+    "iter_batch": "batch.runner",
+    "WrapperDriver": "drivers.wrapper",
     "CachedDriver": "cache",
     "open_cache": "cache",
     "BotticelliError": "errors",
@@ -63,9 +70,11 @@ __all__ = [
     "ConfigurationError",
     "Driver",
     "ErrorKind",
+    "FinishReason",
     "GenerateRequest",
     "GenerateResponse",
     "GroqDriver",
+    "HTTPDriver",
     "Input",
     "InvalidRequestError",
     "LocalDriver",
@@ -77,25 +86,32 @@ __all__ = [
     "RateLimitInfo",
     "ReasoningOutput",
     "ResponseError",
+    "ResponseFormat",
     "ResponseStream",
     "Role",
     "ServerError",
     "StreamChunk",
     "TextOutput",
     "Timeout",
+    "Tool",
     "ToolCall",
     "ToolCallOutput",
+    "ToolChoice",
     "Usage",
+    "WrapperDriver",
     "__version__",
     "driver",
     "generate_batch",
+    "iter_batch",
     "open_cache",
 ]
 
 
 def driver(spec: str, **options: Any) -> Driver:
-    """A driver by name: ``driver("groq:openai/gpt-oss-20b")``, ``driver("local:smollm2")``."""
-    from .drivers import create
+    """A driver by name: ``driver("groq:openai/gpt-oss-20b")``, ``driver("local:smollm2")``, a bare
+    Groq model id, or any provider a plugin registers in the entry-point group
+    ``botticelli.providers`` (``botticelli.plugins``). Options go to the driver's constructor."""
+    from .plugins import create
 
     return create(spec, **options)
 
@@ -114,19 +130,22 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .batch.runner import generate_batch
+    from .batch.runner import generate_batch, iter_batch
     from .blocking import BlockingDriver
     from .cache import CachedDriver, open_cache
     from .config import Timeout
     from .drivers.base import Driver, ResponseStream
-    from .drivers.groq import BotticelliWarning, GroqDriver
+    from .drivers.groq import GroqDriver
+    from .drivers.http import HTTPDriver
     from .drivers.local import LocalDriver
     from .drivers.openai_compatible import OpenAICompatibleDriver
+    from .drivers.wrapper import WrapperDriver
     from .errors import (
         APIConnectionError,
         APITimeoutError,
         AuthenticationError,
         BotticelliError,
+        BotticelliWarning,
         ConfigurationError,
         ErrorKind,
         InvalidRequestError,
@@ -137,16 +156,20 @@ if TYPE_CHECKING:
         ServerError,
     )
     from .types import (
+        FinishReason,
         GenerateRequest,
         GenerateResponse,
         Input,
         Message,
         RateLimitInfo,
         ReasoningOutput,
+        ResponseFormat,
         Role,
         StreamChunk,
         TextOutput,
+        Tool,
         ToolCall,
         ToolCallOutput,
+        ToolChoice,
         Usage,
     )

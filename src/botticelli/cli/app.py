@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from . import output
 from .ask import ask
 from .batch import batch
@@ -32,6 +32,7 @@ def cli(ctx: click.Context) -> None:
       botticelli ask "Why is the sky blue?"
       echo "Summarise this" | botticelli ask -m openai/gpt-oss-120b
       botticelli models
+      botticelli models --providers
       botticelli batch questions.jsonl -o answers.jsonl
       botticelli limits
       botticelli cache stats

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     metavar="PLAN",
     help="Which plan's rate limits to show (free, developer).",
 )
-def models(show_all: bool, plan: str) -> int:
+@click.option(
+    "--providers",
+    "show_providers",
+    is_flag=True,
+    help="List the providers instead: built-ins and installed plugins (the PROVIDER in provider:model).",
+)
+def models(show_all: bool, plan: str, show_providers: bool) -> int:
     """List Groq models: status, context window, max completion and rate limits.
 
     Read from the catalog bundled with botticelli; no key or network needed.
@@ -34,7 +40,11 @@ def models(show_all: bool, plan: str) -> int:
     Examples:
       botticelli models
       botticelli models --all --plan developer
+      botticelli models --providers
     """
+    if show_providers:
+        _print_plain(*_providers_table())
+        return 0
     from .. import catalog
 
     entries = catalog.models("groq", include_retired=show_all)
@@ -72,6 +82,14 @@ def _table(
             row += [m.retired_on or "", m.replacement or ""] if m.retired else ["", ""]
         rows.append(row)
     return header, rows
+
+
+def _providers_table() -> tuple[list[str], list[list[str]]]:
+    """Every provider ``-m provider:model`` accepts, where it comes from, without importing any."""
+    from .. import plugins
+
+    rows = [[p.name, p.target, p.origin] for p in plugins.providers()]
+    return ["PROVIDER", "DRIVER", "FROM"], rows
 
 
 def _cell(value: int | None, number: Callable[[int], str]) -> str:

@@ -50,5 +50,11 @@ def driver_options(timeout: float | None, retries: int | None) -> dict[str, Any]
 
 
 def options_for(spec: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The offline model has no HTTP timeouts or retries: drop them for ``local:`` specs."""
-    return {} if spec.startswith("local:") else options
+    """The shared options the provider of ``spec`` takes: the offline model (``local:``) has no
+    HTTP timeouts or retries, so they are dropped for it; so for any plugin without them.
+    ``ConfigurationError`` for an unknown provider or a plugin that fails to load."""
+    from .. import plugins
+
+    if not options:
+        return {}
+    return plugins.accepted_options(plugins.parse_spec(spec).provider, options)
