@@ -4,8 +4,11 @@ the emulator. The CLI on top of them is tested in ``test_batch_cli.py``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from botticelli.batch import (
     Journal,
     JournalError,
     generate_batch,
+    iter_batch,
     parse_jsonl,
     parse_lines,
 )
@@ -352,7 +356,7 @@ def test_parse_both_forms() -> None:
         ({"id": "a", "messages": [{"role": "user", "content": [{"type": "audio"}]}]}, "parts must be"),
         ({"id": "a", "prompt": "Hi", "max_tokens": 0}, "max_tokens: must be an integer >= 1"),
         ({"id": "a", "prompt": "Hi", "max_tokens": 5, "max_completion_tokens": 5}, "not both"),
-        ({"id": "a", "prompt": "Hi", "temperature": 3}, "temperature: must be between 0 and 2"),
+        ({"id": "a", "prompt": "Hi", "temperature": -1}, "temperature: must be a finite number >= 0"),
         ({"id": "a", "prompt": "Hi", "stop": 5}, "stop: one to four"),
         ({"id": "a", "prompt": "Hi", "stream": True}, 'remove "stream"'),
         ({"id": "a", "prompt": "Hi", "model": ""}, '"model" must be a non-empty string'),
@@ -476,23 +480,30 @@ async def test_one_writer_per_journal(tmp_path: Path) -> None:
 
 
 async def test_progress_reads_the_limiters_429_count() -> None:
-    """429s the driver's limiter waited out never reach the results; its counter shows them."""
+    """429s the driver's limiter waited out never reach the results; its counter shows them.
+    (Against a real server and through a cache wrapper: ``test_wrapper.py``.)"""
+    from botticelli.ratelimit.limiter import Limiter
+    from botticelli.ratelimit.spec import RateLimits
 
-    class Limiter:
-        rate_limited = 5  # from before the batch: not this batch's
+    limiter = Limiter(provider="test", model="counting", limits=RateLimits(rpm=1000), sources={})
+    limiter.rate_limited = 5  # from before the batch: not this batch's
 
-    driver = _Counting(delay=0)
-    driver.limiter = Limiter()  # type: ignore[attr-defined]
-    original = driver.generate
+    class Limited(_Counting):
+        @property
+        def limiter(self) -> Limiter:
+            return limiter
 
-    async def generate(request: GenerateRequest) -> GenerateResponse:
-        Limiter.rate_limited += 2  # two 429s absorbed per request
-        return await original(request)
+        async def generate(self, request: GenerateRequest) -> GenerateResponse:
+            limiter.rate_limited += 2  # two 429s absorbed per request
+            return await super().generate(request)
 
-    driver.generate = generate  # type: ignore[method-assign]
     seen: list[BatchProgress] = []
-    await generate_batch(driver, [prompt(i) for i in range(3)], concurrency=1, on_progress=seen.append)
+    await generate_batch(
+        Limited(delay=0), [prompt(i) for i in range(3)], concurrency=1, on_progress=seen.append
+    )
     assert [s.rate_limited for s in seen] == [0, 2, 4, 6]
+    assert Limited().rate_limit_status() is not None  # a driver with a limiter has a status
+    assert _Counting().limiter is None and _Counting().rate_limit_status() is None
 
 
 async def test_a_journal_that_cannot_write_stops_the_batch(
@@ -513,3 +524,136 @@ async def test_a_journal_that_cannot_write_stops_the_batch(
             )
         monkeypatch.undo()
     assert driver.calls == 4 and driver.active == 0  # no worker took another item
+
+
+# ---- iter_batch: results as they complete, requests read lazily -----------------------------------
+
+
+async def test_iter_batch_yields_results_as_they_complete(api_key: str) -> None:
+    """Later items are faster, so they come first; the id says which request each answers."""
+    n = 8
+    with Emulator(token_delay=0.01) as emu:
+        async with groq(emu, api_key) as driver:
+            requests = [prompt(i, max_tokens=2 * (n - i)) for i in range(n)]
+            order = [r.id async for r in iter_batch(driver, requests, concurrency=n)]
+    assert sorted(order) == list(range(n))  # type: ignore[type-var]
+    assert order != list(range(n))  # completion order, not input order
+    assert order[0] == n - 1 and order[-1] == 0
+
+
+async def test_iter_batch_reads_a_generator_lazily() -> None:
+    """10,000 requests from a generator: each worker pulls its next item only once the loop has
+    taken its result, so at most ``concurrency`` items are pulled ahead of the results."""
+    pulled = 0
+    concurrency = 4
+
+    def requests() -> Iterator[GenerateRequest]:
+        nonlocal pulled
+        for i in range(10_000):
+            pulled += 1
+            yield prompt(i)
+
+    driver = _Counting(delay=0.001)
+    seen: list[BatchProgress] = []
+    taken = 0
+    ahead = 0
+    results = iter_batch(driver, requests(), concurrency=concurrency, on_progress=seen.append)
+    async with contextlib.aclosing(results):
+        async for result in results:
+            taken += 1
+            ahead = max(ahead, pulled - taken)
+            assert result.ok
+            if taken == 50:
+                break
+    assert 0 < ahead <= concurrency
+    assert pulled <= 50 + concurrency  # not 10,000
+    assert driver.active == 0 and driver.calls <= 50 + concurrency  # nothing runs on after the loop
+    assert seen[0].total is None and seen[0].eta is None and seen[-1].done == 49
+
+
+async def test_iter_batch_whole_generator_and_sized_totals() -> None:
+    driver = _Counting(delay=0)
+    ids = [r.id async for r in iter_batch(driver, (prompt(i) for i in range(300)), concurrency=7)]
+    assert sorted(ids) == list(range(300)) and driver.peak <= 7  # type: ignore[type-var]
+    seen: list[BatchProgress] = []
+    async for _ in iter_batch(driver, [prompt(i) for i in range(3)], on_progress=seen.append):
+        pass
+    assert [s.total for s in seen] == [3, 3, 3, 3] and seen[-1].done == 3
+    with pytest.raises(ValueError, match="concurrency"):
+        iter_batch(driver, [], concurrency=0)  # checked at the call, not at the first result
+
+
+async def test_breaking_out_of_iter_batch_cancels_requests_in_flight(api_key: str) -> None:
+    """A plain ``break``: the generator is closed as the loop lets go of it, the workers and
+    their HTTP requests are cancelled, and nothing more is sent. No connection is left open
+    (the suite makes a ResourceWarning an error)."""
+
+    def requests() -> Iterator[GenerateRequest]:
+        yield prompt(0, max_tokens=1)  # answers at once; the others take seconds
+        for i in range(1, 1_000):
+            yield prompt(i, max_tokens=300)
+
+    with Emulator(token_delay=0.01) as emulator:
+        await _break_early(emulator, api_key, requests())
+
+
+async def _break_early(emulator: Emulator, api_key: str, requests: Iterator[GenerateRequest]) -> None:
+    async with groq(emulator, api_key) as driver:
+        first = None
+        async for result in iter_batch(driver, requests, concurrency=4):
+            first = result
+            break
+        assert first is not None and first.ok
+        for _ in range(100):
+            if asyncio.all_tasks() == {asyncio.current_task()}:
+                break
+            await asyncio.sleep(0.01)
+        assert asyncio.all_tasks() == {asyncio.current_task()}  # no worker left behind
+        sent = len(chat_bodies(emulator))
+        await asyncio.sleep(0.1)
+        assert len(chat_bodies(emulator)) == sent == 4  # nothing was sent after the break
+    gc.collect()
+
+
+async def test_cancelling_iter_batch_cancels_at_once() -> None:
+    driver = _Counting(delay=10)
+
+    async def consume() -> None:
+        async for _ in iter_batch(driver, (prompt(i) for i in range(100)), concurrency=3):
+            pass
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert driver.cancelled == 3 and driver.active == 0 and driver.calls == 3
+
+
+async def test_iter_batch_stop_on_and_a_failing_iterator() -> None:
+    class Failing(_Counting):
+        async def generate(self, request: GenerateRequest) -> GenerateResponse:
+            if request.messages[-1].text == "question 5":
+                raise AuthenticationError("bad key", status=401)
+            return await super().generate(request)
+
+    driver = Failing(delay=0.001)
+    got: list[BatchResult] = []
+    with pytest.raises(BatchAborted) as caught:
+        async for result in iter_batch(
+            driver,
+            (prompt(i) for i in range(100)),
+            concurrency=2,
+            stop_on=lambda item, error: isinstance(error, AuthenticationError),
+        ):
+            got.append(result)
+    assert caught.value.item.id == 5 and caught.value.results == []
+    assert 4 <= len(got) <= 6 and driver.calls <= 8 and driver.active == 0
+
+    def broken() -> Iterator[GenerateRequest]:
+        yield prompt(0)
+        raise OSError("input went away")
+
+    with pytest.raises(OSError, match="input went away"):
+        async for _ in iter_batch(_Counting(delay=0), broken()):
+            pass

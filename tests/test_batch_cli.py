@@ -162,7 +162,7 @@ def test_bad_lines_are_reported_and_skipped(batch: BatchRunner, tmp_path: Path) 
         {"id": "b"},
         b"\n",
         {"id": "a", "prompt": "again"},
-        {"id": "c", "prompt": "fine too", "temperature": 9},
+        {"id": "c", "prompt": "fine too", "temperature": -1},
         {"id": "d", "messages": [{"role": "user", "content": "fine"}]},
     )
     run = batch(str(source), "-o", "out.jsonl")

@@ -5,6 +5,7 @@ not cached, entries expire, and the API key is in no byte the cache stores."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from botticelli import GenerateRequest, GroqDriver, ResponseError, ServerError, StreamChunk
 from botticelli.cache import CacheBackend, CachedDriver, CachedResponse, CachedStream, RedisCache, SQLiteCache
 from botticelli.emulator import Emulator, Fault
+from botticelli.types import FinishReason
 
 from .conftest import TEST_KEY
 
@@ -96,6 +98,11 @@ async def test_miss_then_hit(driver: CachedDriver, emulator: Emulator, store: Ca
     assert second.request_id == first.request_id and second.id == first.id
     assert second.model == first.model and second.provider == "groq"
     assert second.rate_limit is None and 0 < second.latency < first.latency
+    assert isinstance(second.finish_reason, FinishReason) and second.finish_reason is first.finish_reason
+    assert second.raw_finish_reason == first.raw_finish_reason is not None
+    travel = {"latency", "time_to_first_token", "rate_limit", "cached"}
+    fields = [f.name for f in dataclasses.fields(first) if f.name not in travel]
+    assert {n: getattr(second, n) for n in fields} == {n: getattr(first, n) for n in fields}
     second.outputs.clear()  # a caller mutating a hit does not change the next one
     assert (await driver.generate(prompt())).text == first.text
 
@@ -122,6 +129,8 @@ async def test_stream_replays_the_same_chunks(driver: CachedDriver, emulator: Em
     assert final.is_final and final.usage is not None and final.usage.completion_tokens > 0
     assert final.usage == live_final.usage
     assert final.finish_reason == live_final.finish_reason and final.request_id == live_final.request_id
+    assert final.raw_finish_reason == live_final.raw_finish_reason is not None
+    assert isinstance(final.finish_reason, FinishReason)
     assert final.latency is not None and final.time_to_first_token is not None
     assert live_final.latency is not None and final.latency < live_final.latency
     assert live_stream.response is not None and replay_stream.response is not None

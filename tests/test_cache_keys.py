@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,8 +17,19 @@ from botticelli.cache import CachedDriver, CacheError, RedisCache, SQLiteCache, 
 from botticelli.cache.codec import Entry, encode_response, encode_stream
 from botticelli.cache.keys import KeyScope, _strip_credentials, request_document, scope_of
 from botticelli.cache.redis_store import masked_url
+from botticelli.drivers.wrapper import WrapperDriver
 from botticelli.errors import ConfigurationError, register_secret
-from botticelli.types import GenerateResponse, StreamChunk, TextOutput, ToolCall, ToolCallOutput, Usage
+from botticelli.types import (
+    GenerateResponse,
+    ResponseFormat,
+    StreamChunk,
+    TextOutput,
+    Tool,
+    ToolCall,
+    ToolCallOutput,
+    ToolChoice,
+    Usage,
+)
 
 from .conftest import TEST_KEY
 
@@ -166,25 +178,91 @@ def test_cached_driver_key(tmp_path: Path) -> None:
         store.close()
 
 
-class _Wrapper(GroqDriver):
-    """A wrapper (say, a rate limiter) that hides the URL but exposes ``driver``."""
-
-    def __init__(self, inner: GroqDriver) -> None:  # no super().__init__: no base_url of its own
-        self.driver = inner
-        self.provider_name = inner.provider_name
-        self.model_name = inner.model_name
+class _Wrapper(WrapperDriver):
+    """A wrapper (say, a rate limiter) with no URL of its own: it passes its driver's through."""
 
 
 def test_wrappers_and_local_models_are_told_apart() -> None:
     request = GenerateRequest.prompt("Hi", temperature=0)
     a, b = _Wrapper(groq(base_url="http://127.0.0.1:1")), _Wrapper(groq(base_url="http://127.0.0.1:2"))
     assert scope_of(a)["base_url"] == "http://127.0.0.1:1/openai/v1"
+    assert scope_of(_Wrapper(a)) == scope_of(a) == scope_of(groq(base_url="http://127.0.0.1:1"))
     assert key_of(request, a) != key_of(request, b)
 
     class Local(_Wrapper):
-        model_path = "/models/x.gguf"
+        @property
+        def endpoint(self) -> str | None:
+            return "/models/x.gguf"
 
     assert scope_of(Local(groq()))["base_url"] == "/models/x.gguf"
+
+    class Nowhere(_Wrapper):
+        @property
+        def endpoint(self) -> str | None:
+            return None
+
+    assert scope_of(Nowhere(groq()))["base_url"] == "botticelli.drivers.groq.GroqDriver"
+
+
+_WEATHER = Tool("get_weather", "The weather in a city", {"type": "object", "properties": {"city": {}}})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tools": [_WEATHER]},
+        {"tools": [_WEATHER, Tool("get_time")]},
+        {"tools": [Tool("get_weather", "The weather in a city")]},  # other parameters
+        {"tools": [Tool(_WEATHER.name, _WEATHER.description, _WEATHER.parameters, strict=True)]},
+        {"tools": [_WEATHER], "tool_choice": "required"},
+        {"tools": [_WEATHER], "tool_choice": "none"},
+        {"tools": [_WEATHER], "tool_choice": ToolChoice.tool("get_weather")},
+        {"tools": [_WEATHER], "parallel_tool_calls": False},
+        {"response_format": ResponseFormat.json()},
+        {"response_format": ResponseFormat.json_schema({"type": "object"})},
+        {"response_format": ResponseFormat.json_schema({"type": "object"}, strict=True)},
+        {"response_format": ResponseFormat.json_schema({"type": "object"}, name="answer")},
+        {"parallel_tool_calls": True},
+    ],
+    ids=repr,
+)
+def test_typed_request_fields_are_in_the_key(change: dict[str, object]) -> None:
+    """Two requests that differ only in tools, tool choice, parallel tool calls or response
+    format never share an entry; each setting has a key of its own."""
+    base = GenerateRequest.prompt("Weather in Paris?", temperature=0)
+    changed = GenerateRequest.prompt("Weather in Paris?", temperature=0, **change)  # type: ignore[arg-type]
+    assert key_of(base) != key_of(changed)
+    assert key_of(changed) == key_of(GenerateRequest.prompt("Weather in Paris?", temperature=0, **change))  # type: ignore[arg-type]
+
+
+def test_typed_request_fields_are_canonical() -> None:
+    """Every spelling of the same tools and format is one key: schema key order, a read-only
+    mapping, ``tool_choice`` as a string or a ``ToolChoice``; tool order is meaningful."""
+    import types
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    reordered = {"required": ["city"], "properties": {"city": {"type": "string"}}, "type": "object"}
+
+    def request(parameters: Any, choice: Any = "auto", tools: Any = None) -> GenerateRequest:
+        tools = tools or [Tool("get_weather", "w", parameters), Tool("get_time")]
+        return GenerateRequest.prompt(
+            "Hi",
+            temperature=0,
+            tools=tools,
+            tool_choice=choice,
+            response_format=ResponseFormat.json_schema(parameters),
+        )
+
+    keys = {
+        key_of(request(schema)),
+        key_of(request(reordered)),
+        key_of(request(types.MappingProxyType(schema))),
+        key_of(request(schema, ToolChoice("auto"))),
+    }
+    assert len(keys) == 1
+    assert key_of(request(schema, tools=[Tool("get_time"), Tool("get_weather", "w", schema)])) not in keys
+    # a request without the typed fields keeps its version-1 document, key and stored answer
+    assert b"tools" not in request_document(GenerateRequest.prompt("Hi", temperature=0))
 
 
 async def test_cached_helper_owns_the_store_it_opens(tmp_path: Path) -> None:

@@ -2,17 +2,26 @@
 beside each entry so that what they read back is what was written under that very key.
 
 An entry holds what the answer was, never how it travelled: outputs (or, for a stream, the text
-and reasoning of every chunk), finish reason, model, usage, ids. No headers, no rate-limit
-state, nothing from the transport; its string metadata (ids, request id, model, finish reason,
-tool call ids) goes through ``errors.redact``, so not even a server echoing a key into an id can
-put one in the cache. The answer's texts are kept as they are.
+and reasoning of every chunk), finish reasons, model, usage, ids. No headers, no rate-limit
+state, nothing from the transport; its string metadata (ids, request id, model, the provider's
+finish reason, tool call ids) goes through ``errors.redact``, so not even a server echoing a key
+into an id can put one in the cache. The answer's texts, tool arguments and reasoning signatures
+are kept as they are (a signature must go back to the provider byte for byte).
 
 Layout (``"v"`` is the entry format; an unknown one reads as a miss)::
 
-    {"v": 2, "model", "provider", "id", "request_id", "finish_reason", "usage": {...},
-     "outputs": [["text", str] | ["reasoning", str] | ["tool_call", id, name, arguments]],
-     "chunks": [[text, reasoning], ...] | null,   # a stream's deltas, in order
-     "tool_calls": [[id, name, arguments], ...]}  # a stream's final tool calls
+    {"v": 2, "model", "provider", "id", "request_id", "usage": {...},
+     "finish_reason": neutral reason (a FinishReason value) | null,
+     "raw_finish_reason": the provider's own word | null,
+     "outputs": [["text", str] | ["reasoning", str(, signature)] | ["tool_call", id, name, arguments]],
+     "chunks": [[text, reasoning(, signature)], ...] | null,  # a stream's deltas, in order
+     "tool_calls": [[id, name, arguments], ...],  # a stream's final tool calls
+     "reasoning_signature": str | null}           # the signature on a stream's final chunk
+
+Entries written before ``raw_finish_reason`` existed hold the provider's word in
+``finish_reason``: it is read back as ``FinishReason.of(word)`` with the word as the raw reason.
+A stored stream reads back through ``drivers.base.assemble_response``, the function
+``ResponseStream`` builds its response with, so a hit is the answer that was stored.
 
 ``Entry.decode`` checks every field's type, so a malformed entry (a bug, or bytes written by
 someone else that happen to carry a valid checksum) is a miss rather than an exception on every
@@ -30,8 +39,10 @@ from typing import Any
 
 import orjson
 
+from ..drivers.base import assemble_response
 from ..errors import redact, redact_optional
 from ..types import (
+    FinishReason,
     GenerateResponse,
     Output,
     ReasoningOutput,
@@ -94,7 +105,18 @@ def _call(call: ToolCall) -> list[Any]:
 def _output(output: Output) -> list[Any]:
     if isinstance(output, ToolCallOutput):
         return ["tool_call", *_call(output.call)]
+    if isinstance(output, ReasoningOutput) and output.signature is not None:
+        return ["reasoning", output.text, output.signature]
     return [output.kind, output.text]
+
+
+def _reason(reason: FinishReason | str | None) -> str | None:
+    """The neutral reason as stored: its value (anything else is the provider's word)."""
+    if reason is None:
+        return None
+    if isinstance(reason, FinishReason):
+        return reason.value
+    return redact(str(reason))
 
 
 def encode_response(response: GenerateResponse) -> bytes:
@@ -105,19 +127,33 @@ def encode_response(response: GenerateResponse) -> bytes:
             "provider": redact(response.provider),
             "id": redact_optional(response.id),
             "request_id": redact_optional(response.request_id),
-            "finish_reason": redact_optional(response.finish_reason),
+            "finish_reason": _reason(response.finish_reason),
+            "raw_finish_reason": redact_optional(response.raw_finish_reason),
             "usage": _usage(response.usage),
             "outputs": [_output(o) for o in response.outputs],
             "chunks": None,
             "tool_calls": [],
+            "reasoning_signature": None,
         }
     )
 
 
-def encode_stream(
-    chunks: Sequence[tuple[str, str]], final: StreamChunk, *, model: str, provider: str
-) -> bytes:
-    """A finished stream: its delta chunks' (text, reasoning) and its final chunk."""
+StoredChunk = tuple[str, str] | tuple[str, str, str | None]
+
+
+def _chunk(chunk: StoredChunk) -> list[str]:
+    if len(chunk) == 3 and chunk[2] is not None:
+        return [chunk[0], chunk[1], chunk[2]]
+    return [chunk[0], chunk[1]]
+
+
+def encode_stream(chunks: Sequence[StoredChunk], final: StreamChunk, *, model: str, provider: str) -> bytes:
+    """A finished stream: its delta chunks' (text, reasoning) or (text, reasoning, reasoning
+    signature), and its final chunk (whose own text and reasoning, if any, are stored as one more
+    delta)."""
+    stored = [_chunk(c) for c in chunks]
+    if final.text or final.reasoning:
+        stored.append([final.text, final.reasoning])
     return orjson.dumps(
         {
             "v": ENTRY_VERSION,
@@ -125,11 +161,13 @@ def encode_stream(
             "provider": redact(provider),
             "id": None,
             "request_id": redact_optional(final.request_id),
-            "finish_reason": redact_optional(final.finish_reason),
+            "finish_reason": _reason(final.finish_reason),
+            "raw_finish_reason": redact_optional(final.raw_finish_reason),
             "usage": _usage(final.usage),
             "outputs": None,
-            "chunks": chunks,
+            "chunks": stored,
             "tool_calls": [_call(c) for c in final.tool_calls],
+            "reasoning_signature": final.reasoning_signature,
         }
     )
 
@@ -184,6 +222,8 @@ def _checked_output(fields: Any) -> Output:
     kind = fields[0]
     if kind == "tool_call":
         return ToolCallOutput(_tool_call(fields[1:]))
+    if kind == "reasoning" and len(fields) == 3 and type(fields[1]) is str and type(fields[2]) is str:
+        return ReasoningOutput(fields[1], signature=fields[2])
     if len(fields) != 2 or type(fields[1]) is not str:
         raise _Malformed
     if kind == "text":
@@ -193,13 +233,13 @@ def _checked_output(fields: Any) -> Output:
     raise _Malformed
 
 
-def _checked_chunk(fields: Any) -> tuple[str, str]:
-    if type(fields) is not list or len(fields) != 2:
+def _checked_chunk(fields: Any) -> tuple[str, str, str | None]:
+    if type(fields) is not list or len(fields) not in (2, 3):
         raise _Malformed
-    text, reasoning = fields
-    if type(text) is not str or type(reasoning) is not str:
-        raise _Malformed
-    return text, reasoning
+    for text in fields:
+        if type(text) is not str:
+            raise _Malformed
+    return fields[0], fields[1], fields[2] if len(fields) == 3 else None
 
 
 class Entry:
@@ -214,7 +254,9 @@ class Entry:
         "model",
         "outputs",
         "provider",
+        "raw_finish_reason",
         "request_id",
+        "signature",
         "tool_calls",
         "usage",
     )
@@ -222,11 +264,16 @@ class Entry:
     def __init__(self, data: dict[str, Any]) -> None:
         """Raises ``ValueError`` for a field of the wrong shape (``decode`` makes that a miss)."""
         get = data.get
-        model, provider = get("model"), get("provider")
-        self.id, self.request_id, self.finish_reason = get("id"), get("request_id"), get("finish_reason")
-        for text in (model, provider, self.id, self.request_id, self.finish_reason):
+        model, provider, reason = get("model"), get("provider"), get("finish_reason")
+        self.id, self.request_id = get("id"), get("request_id")
+        # an entry from before raw_finish_reason: finish_reason held the provider's word
+        raw = get("raw_finish_reason") if "raw_finish_reason" in data else reason
+        self.raw_finish_reason: str | None = raw
+        self.signature: str | None = get("reasoning_signature")
+        for text in (model, provider, self.id, self.request_id, reason, raw, self.signature):
             if type(text) not in _NO_TEXT:
                 raise _Malformed
+        self.finish_reason = FinishReason.of(reason)
         self.model: str = model or ""
         self.provider: str = provider or ""
         self.usage = _checked_usage(get("usage"))
@@ -252,53 +299,67 @@ class Entry:
         return Usage(**self.usage)
 
     def output_list(self) -> list[Output]:
-        if self.outputs is not None:
-            return list(self.outputs)
-        # a stored stream: the same outputs ResponseStream builds from its chunks
-        chunks = self.chunks or ()
-        reasoning = "".join(c[1] for c in chunks)
-        text = "".join(c[0] for c in chunks)
-        built: list[Output] = []
-        if reasoning:
-            built.append(ReasoningOutput(reasoning))
-        if text:
-            built.append(TextOutput(text))
-        built.extend(ToolCallOutput(c) for c in self.tool_calls)
-        return built
+        return self.response(0.0).outputs
+
+    def _final(self, tool_calls: tuple[ToolCall, ...]) -> StreamChunk:
+        return StreamChunk(
+            is_final=True,
+            finish_reason=self.finish_reason,
+            raw_finish_reason=self.raw_finish_reason,
+            usage=self._usage(),
+            request_id=self.request_id,
+            tool_calls=tool_calls,
+            reasoning_signature=self.signature,
+        )
 
     def response(self, latency: float) -> CachedResponse:
-        return CachedResponse(
-            outputs=self.output_list(),
-            finish_reason=self.finish_reason,
+        if self.chunks is None:
+            assert self.outputs is not None
+            return CachedResponse(
+                outputs=list(self.outputs),
+                finish_reason=self.finish_reason,
+                model=self.model,
+                provider=self.provider,
+                id=self.id,
+                request_id=self.request_id,
+                usage=self._usage(),
+                latency=latency,
+                raw_finish_reason=self.raw_finish_reason,
+            )
+        # a stored stream: the response ResponseStream built from the same chunks
+        chunks = self.chunks
+        signature = None
+        for chunk in chunks:
+            if chunk[2] is not None:
+                signature = chunk[2]
+        return assemble_response(
+            (c[0] for c in chunks),
+            (c[1] for c in chunks),
+            self._final(self.tool_calls),
             model=self.model,
             provider=self.provider,
-            id=self.id,
-            request_id=self.request_id,
-            usage=self._usage(),
+            into=CachedResponse,
+            signature=signature,
             latency=latency,
         )
 
     def replay(self) -> Iterator[StreamChunk]:
-        """The stream again: the stored chunks (for a stored ``generate``, its reasoning and its
-        text as one chunk each), then a final chunk with finish reason, usage and request id."""
+        """The stream again: the stored chunks (for a stored ``generate``, each reasoning output
+        (with its signature) and each text as one chunk), then a final chunk with the finish
+        reasons, usage, request id and tool calls."""
         if self.chunks is not None:
-            for text, reasoning in self.chunks:
-                yield StreamChunk(text=text, reasoning=reasoning)
+            for text, reasoning, signature in self.chunks:
+                yield StreamChunk(text=text, reasoning=reasoning, reasoning_signature=signature)
             tool_calls = self.tool_calls
         else:
+            assert self.outputs is not None
             calls = []
-            for output in self.output_list():
+            for output in self.outputs:
                 if isinstance(output, ToolCallOutput):
                     calls.append(output.call)
                 elif isinstance(output, ReasoningOutput):
-                    yield StreamChunk(reasoning=output.text)
+                    yield StreamChunk(reasoning=output.text, reasoning_signature=output.signature)
                 else:
                     yield StreamChunk(text=output.text)
             tool_calls = tuple(calls)
-        yield StreamChunk(
-            is_final=True,
-            finish_reason=self.finish_reason,
-            usage=self._usage(),
-            request_id=self.request_id,
-            tool_calls=tool_calls,
-        )
+        yield self._final(tool_calls)

@@ -1,5 +1,9 @@
 """``CachedDriver``: any driver, answering repeated requests from a cache.
 
+A ``WrapperDriver``: provider, model, limiter, rate-limit status, the last rate-limit snapshot,
+capabilities and endpoint are the wrapped driver's (a hit leaves ``last_rate_limit`` as the last
+real response set it).
+
 A hit never reaches the provider. Only deterministic requests (temperature 0 or a fixed seed)
 are cached unless ``cache_all=True``; failed requests are never stored. A stream is stored when
 its final chunk arrives and replays chunk for chunk; a stored ``generate`` answers a stream and
@@ -23,9 +27,10 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from ..drivers.base import Driver, ResponseStream
+from ..drivers.wrapper import WrapperDriver
 from ..types import GenerateRequest, GenerateResponse, StreamChunk
 from .base import CacheBackend, CacheError
-from .codec import Entry, encode_response, encode_stream
+from .codec import Entry, StoredChunk, encode_response, encode_stream
 from .keys import KeyScope, is_deterministic, scope_of
 
 __all__ = ["CachedDriver", "CachedStream", "DriverCacheStats"]
@@ -74,11 +79,12 @@ class CachedStream(ResponseStream):
         return self._flag.hit
 
 
-class CachedDriver(Driver):
+class CachedDriver(WrapperDriver):
     """``CachedDriver(GroqDriver(...))`` caches in the default SQLite file; pass ``cache=`` a
     ``SQLiteCache``, ``RedisCache`` or ``open_cache(url)`` to choose. ``ttl``: seconds an entry
     lives (``None``: until evicted). ``cache_all``: also cache sampled requests. ``aclose()``
-    closes the inner driver, and the cache too when this driver opened it."""
+    closes the inner driver, and the cache too when this driver opened it. ``driver`` (also
+    ``inner``) is the wrapped driver."""
 
     def __init__(
         self,
@@ -90,6 +96,7 @@ class CachedDriver(Driver):
     ) -> None:
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl <= 0):
             raise ValueError(f"ttl: expected a positive number of seconds or None, got {ttl!r}")
+        super().__init__(driver)
         if cache is None:
             from . import open_cache
 
@@ -97,17 +104,19 @@ class CachedDriver(Driver):
             self._owns_cache = True
         else:
             self._owns_cache = False
-        self.driver = driver
         self.cache = cache
         self.ttl = ttl
         self.cache_all = cache_all
-        self.provider_name = driver.provider_name
-        self.model_name = driver.model_name
         self.stats = DriverCacheStats()
         self.last_hit = False  # whether the most recent generate() was answered by the cache
         self._keys = KeyScope(scope_of(driver))
         self._inflight: dict[str, asyncio.Future[bytes | None]] = {}
         self._warned = False  # a raising store's outage was already logged
+
+    @property
+    def driver(self) -> Driver:
+        """The wrapped driver (the same as ``inner``)."""
+        return self.inner
 
     def key(self, request: GenerateRequest) -> str | None:
         """The request's cache key, or ``None`` if this driver would not cache it."""
@@ -159,7 +168,7 @@ class CachedDriver(Driver):
         if key is None:
             self.stats.bypassed += 1
             self.last_hit = False
-            return await self.driver.generate(request)
+            return await self.inner.generate(request)
         value = await self._lookup(key)
         if value is not None:
             if (hit := self._hit(value, started)) is not None:
@@ -192,7 +201,7 @@ class CachedDriver(Driver):
         return response
 
     async def _ask_and_encode(self, key: str, request: GenerateRequest) -> tuple[GenerateResponse, bytes]:
-        response = await self.driver.generate(request)
+        response = await self.inner.generate(request)
         value = encode_response(response)
         await self._store(key, value)
         return response, value
@@ -204,7 +213,7 @@ class CachedDriver(Driver):
         key = self.key(request)
         if key is None:
             self.stats.bypassed += 1
-            return self.driver.generate_stream(request)
+            return self.inner.generate_stream(request)
         flag = _HitFlag()
         return CachedStream(
             self._stream(key, request, flag), flag, model=self.model_name, provider=self.provider_name
@@ -225,11 +234,11 @@ class CachedDriver(Driver):
             return
         self.stats.misses += 1
         flag.hit = False
-        parts: list[tuple[str, str]] = []
-        async with self.driver.generate_stream(request) as inner:
+        parts: list[StoredChunk] = []
+        async with self.inner.generate_stream(request) as inner:
             async for chunk in inner:
                 if not chunk.is_final:
-                    parts.append((chunk.text, chunk.reasoning))
+                    parts.append((chunk.text, chunk.reasoning, chunk.reasoning_signature))
                     yield chunk
                     continue
                 # Store before handing over the final chunk: a consumer may stop right there.
@@ -242,10 +251,10 @@ class CachedDriver(Driver):
 
     async def aclose(self) -> None:
         try:
-            await self.driver.aclose()
+            await self.inner.aclose()
         finally:
             if self._owns_cache:
                 await self.cache.aclose()
 
     def __repr__(self) -> str:
-        return f"CachedDriver({self.driver!r}, cache={self.cache!r})"
+        return f"CachedDriver({self.inner!r}, cache={self.cache!r})"

@@ -4,14 +4,20 @@ A key is ``sha256`` (hex) over a versioned canonical document::
 
     b"botticelli-cache/1\\n" + scope + b"\\n" + request
 
-* ``scope``: orjson with sorted keys of ``{"provider", "base_url", "model"}`` of the driver.
-  ``base_url`` is the server's URL with any ``user:password@`` part removed, however many
-  ``@`` the password holds, and any registered key value masked (for drivers without a URL,
-  e.g. the local one, the model file path, else the driver's class name).
+* ``scope``: orjson with sorted keys of ``{"provider", "base_url", "model"}`` of the driver
+  (``Driver.provider_name``, ``endpoint`` and ``model_name``, which wrappers pass through).
+  ``base_url`` is the endpoint with any ``user:password@`` part removed, however many ``@``
+  the password holds, and any registered key value masked (the local driver's endpoint is its
+  model file; a driver without one is named by its class).
 * ``request``: orjson with sorted keys of the messages (role, each input's kind, text, URL,
   MIME type, name and the sha256 of its bytes, tool calls) and every generation parameter
   (``max_tokens``, ``temperature``, ``top_p``, ``stop``, ``seed``, ``extra``); numbers that
-  are floats on the wire are normalised, so ``temperature=0`` and ``0.0`` share a key.
+  are floats on the wire are normalised, so ``temperature=0`` and ``0.0`` share a key. The
+  typed fields added later are in the document only when set, so a request without them keeps
+  the key it always had (and its stored answer): ``tools`` (each ``[name, description,
+  parameters, strict]``, in order), ``tool_choice`` (``[mode, name]``),
+  ``parallel_tool_calls`` and ``response_format`` (``[type, schema, name, strict]``). No
+  version-1 document had those names, so a key with them can match no older entry.
 
 Whether the request streams is not part of the key: a stored stream answers a ``generate`` and
 a stored ``generate`` answers a stream (replayed as chunks). The API key is never an input: a
@@ -22,13 +28,14 @@ the document changes, so old entries stop matching instead of answering wrongly.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from ..drivers.base import Driver
 from ..errors import redact
-from ..types import GenerateRequest, Input, Message
+from ..types import GenerateRequest, Input, Message, ResponseFormat, Tool
 
 __all__ = ["KEY_VERSION", "KeyScope", "is_deterministic", "request_document", "scope_of"]
 
@@ -50,6 +57,8 @@ def _default(value: Any) -> Any:
         return {"sha256": hashlib.sha256(value).hexdigest()}
     if isinstance(value, (set, frozenset)):
         return sorted(value)
+    if isinstance(value, Mapping):  # a schema held in a MappingProxyType, say
+        return dict(value)
     raise TypeError(f"cannot key a {type(value).__name__}")
 
 
@@ -71,21 +80,35 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def _tool(tool: Tool) -> list[Any]:
+    return [tool.name, tool.description, dict(tool.parameters), tool.strict]
+
+
+def _format(response_format: ResponseFormat) -> list[Any]:
+    schema = dict(response_format.schema) if response_format.schema is not None else None
+    return [response_format.type, schema, response_format.name, response_format.strict]
+
+
 def request_document(request: GenerateRequest) -> bytes:
     """The canonical bytes of a request (raises TypeError for an ``extra`` value it can't key)."""
-    return orjson.dumps(
-        {
-            "messages": [_message(m) for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "temperature": _float(request.temperature),
-            "top_p": _float(request.top_p),
-            "stop": list(request.stop) if request.stop is not None else None,
-            "seed": request.seed,
-            "extra": dict(request.extra),
-        },
-        default=_default,
-        option=_OPTIONS,
-    )
+    document: dict[str, Any] = {
+        "messages": [_message(m) for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "temperature": _float(request.temperature),
+        "top_p": _float(request.top_p),
+        "stop": list(request.stop) if request.stop is not None else None,
+        "seed": request.seed,
+        "extra": dict(request.extra),
+    }
+    if request.tools:
+        document["tools"] = [_tool(t) for t in request.tools]
+    if request.tool_choice is not None:
+        document["tool_choice"] = [request.tool_choice.mode, request.tool_choice.name]
+    if request.parallel_tool_calls is not None:
+        document["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        document["response_format"] = _format(request.response_format)
+    return orjson.dumps(document, default=_default, option=_OPTIONS)
 
 
 def _strip_credentials(url: str) -> str:
@@ -98,27 +121,19 @@ def _strip_credentials(url: str) -> str:
 def scope_of(driver: Driver) -> dict[str, str]:
     """Which server and model a driver talks to: the part of the key fixed per driver.
 
-    The server is the driver's ``base_url``, else its ``model_path`` (local models); a wrapper
-    without either (a rate limiter, say) is looked through via its ``driver`` attribute, so two
-    wrapped drivers for different servers never share keys. Failing all that, the class name.
+    The server is the driver's ``endpoint`` (its base URL, without credentials, or the local
+    model file); a wrapper (``WrapperDriver``) passes its inner driver's through, so two wrapped
+    drivers for different servers never share keys. A driver without one: its class name (the
+    innermost driver's, for a wrapper).
     """
-    where: str | None = None
-    seen: Driver | None = driver
-    for _ in range(8):  # wrappers of wrappers, without looping forever on a cycle
-        if seen is None:
-            break
-        base_url = getattr(seen, "base_url", None)
-        path = getattr(seen, "model_path", None)
-        if isinstance(base_url, str) and base_url:
-            where = _strip_credentials(base_url)
-            break
-        if path:
-            where = str(path)
-            break
-        inner = getattr(seen, "driver", None)
-        seen = inner if isinstance(inner, Driver) else None
-    if where is None:
-        where = f"{type(driver).__module__}.{type(driver).__qualname__}"
+    from ..drivers.wrapper import WrapperDriver
+
+    endpoint = driver.endpoint
+    if endpoint:
+        where = _strip_credentials(endpoint) if "://" in endpoint else endpoint
+    else:
+        named = driver.innermost if isinstance(driver, WrapperDriver) else driver
+        where = f"{type(named).__module__}.{type(named).__qualname__}"
     return {"provider": driver.provider_name, "base_url": where, "model": driver.model_name}
 
 

@@ -2,6 +2,9 @@
 
 OUT.jsonl is also the journal: each result is appended the moment its item finishes, so a run
 that is interrupted (Ctrl-C, SIGKILL, a reboot) is finished by running the same command again.
+Results stream through ``batch.iter_batch`` straight into the journal, so however big the input,
+no more than ``--concurrency`` responses are held at once; ``Journal.finish`` puts the file in
+input order at the end.
 """
 
 from __future__ import annotations
@@ -255,7 +258,9 @@ async def _execute(plan: _Plan, outcome: _Outcome, pool: _DriverPool, journal: J
 
 async def _journaled(plan: _Plan, outcome: _Outcome, pool: _DriverPool, journal: Journal) -> None:
     """Run what OUT.jsonl lacks, appending each result as it comes; tidy the file at the end."""
-    from ..batch import generate_batch
+    import contextlib
+
+    from ..batch import iter_batch
 
     _report_journal(plan, journal)
     pending = journal.pending(plan.items, retry_errors=plan.retry_errors)
@@ -272,16 +277,18 @@ async def _journaled(plan: _Plan, outcome: _Outcome, pool: _DriverPool, journal:
         outcome.last = snapshot
         display.update(snapshot)
 
+    results = iter_batch(
+        pool.default,
+        pending,
+        concurrency=plan.concurrency,
+        on_progress=on_progress,
+        stop_on=_fatal,
+        driver_for=pool.for_item if any(i.model for i in pending) else None,
+    )
     try:
-        await generate_batch(
-            pool.default,
-            pending,
-            concurrency=plan.concurrency,
-            on_progress=on_progress,
-            on_result=journal.append,
-            stop_on=_fatal,
-            driver_for=pool.for_item if any(i.model for i in pending) else None,
-        )
+        async with contextlib.aclosing(results):
+            async for result in results:
+                journal.append(result)  # before the worker takes another item
     finally:
         display.close()
     outcome.complete = journal.finish([item.id for item in plan.items])
@@ -388,7 +395,8 @@ class _LineDisplay(_Display):
         if now < self.next_at or snapshot.done == snapshot.total:
             return
         self.next_at = now + self.interval
-        done, total = self.offset + snapshot.done, self.offset + snapshot.total
+        done = self.offset + snapshot.done
+        total = "?" if snapshot.total is None else self.offset + snapshot.total
         output.notice(f"batch: {done}/{total}, {progress_stats(snapshot)}")
 
 
@@ -418,7 +426,7 @@ class _RichDisplay(_Display):
         self.last = now
         self.progress.update(
             self.task,
-            total=self.offset + snapshot.total,
+            total=None if snapshot.total is None else self.offset + snapshot.total,
             completed=self.offset + snapshot.done,
             stats=progress_stats(snapshot),
         )
@@ -473,26 +481,22 @@ def _duration(seconds: float) -> str:
 
 def _run_remote(plan: _Plan, batch_id: str | None, poll_interval: float | None) -> int:
     """``--remote``: the same input and journal, run by Groq's Batch API through
-    ``botticelli.batch.remote`` (imported only here, and only if this build has it)."""
+    ``botticelli.batch.remote`` (imported only here)."""
     import asyncio
-    from importlib import import_module
 
-    try:  # imported by name: the module may not exist in this build
-        remote = import_module("botticelli.batch.remote")
-    except ModuleNotFoundError as exc:
-        if exc.name != "botticelli.batch.remote":
-            raise
-        remote = None
-    run_remote = getattr(remote, "run_remote", None)
-    if run_remote is None:
-        raise output.usage_failure("--remote is not available yet (Groq Batch API support is coming)")
-    from ..drivers import create
-    from ..drivers.openai_compatible import OpenAICompatibleDriver
+    from .. import plugins
+    from ..batch.remote import run_remote
+    from ..drivers.http import HTTPDriver
+    from ..errors import ConfigurationError
 
-    if plan.spec.startswith("local:"):
+    try:
+        spec = plugins.parse_spec(plan.spec)
+    except ConfigurationError as exc:
+        raise output.usage_failure(str(exc)) from None
+    if spec.provider != "groq":  # the Batch API is Groq's
         raise output.usage_failure(f"--remote needs a Groq model, not {plan.spec}")
-    driver = create(plan.spec, **plan.options)
-    if not isinstance(driver, OpenAICompatibleDriver):
+    driver = plugins.create(spec, **plan.options)
+    if not isinstance(driver, HTTPDriver):  # no pool is opened before the first request
         raise output.usage_failure(f"--remote needs a Groq model, not {plan.spec}")
     options: dict[str, Any] = {"batch_id": batch_id, "retry_errors": plan.retry_errors}
     if poll_interval is not None:

@@ -1,26 +1,86 @@
-"""The one protocol every provider implements, and the stream object drivers return."""
+"""The one protocol every provider implements, the stream object drivers return, and the one
+function that turns a stream's pieces into a response (``assemble_response``)."""
 
 from __future__ import annotations
 
 import abc
+import functools
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..types import (
     GenerateRequest,
     GenerateResponse,
     Output,
+    RateLimitInfo,
     ReasoningOutput,
     StreamChunk,
     TextOutput,
+    ToolCall,
     ToolCallOutput,
     Usage,
 )
 
 if TYPE_CHECKING:
     from ..blocking import BlockingDriver
+    from ..catalog import Capabilities
+    from ..ratelimit import Limiter, RateLimitStatus
+
+__all__ = ["Driver", "ResponseStream", "assemble_response", "stream_outputs"]
+
+R = TypeVar("R", bound=GenerateResponse)
+
+
+def stream_outputs(
+    text: str, reasoning: str, tool_calls: Iterable[ToolCall] = (), signature: str | None = None
+) -> list[Output]:
+    """The outputs of a streamed answer: its reasoning (with the provider's signature, if any),
+    its text, then its tool calls; a part that is empty is left out."""
+    outputs: list[Output] = []
+    if reasoning or signature is not None:
+        outputs.append(ReasoningOutput(reasoning, signature=signature))
+    if text:
+        outputs.append(TextOutput(text))
+    outputs.extend(ToolCallOutput(c) for c in tool_calls)
+    return outputs
+
+
+def assemble_response(
+    texts: Iterable[str],
+    reasoning: Iterable[str],
+    final: StreamChunk,
+    *,
+    model: str,
+    provider: str,
+    into: type[R],
+    signature: str | None = None,
+    latency: float = 0.0,
+    time_to_first_token: float | None = None,
+) -> R:
+    """The response a stream amounts to: the delta chunks' ``texts`` and ``reasoning`` in order,
+    and the ``final`` chunk (its own text and reasoning, if any, come last; its finish reasons,
+    usage, request id, rate limit and tool calls are the response's). ``signature``: the
+    reasoning signature the deltas carried (the final chunk's wins). ``into``: the response class
+    (``GenerateResponse``, or the cache's ``CachedResponse``). ``ResponseStream`` and the cache's
+    stored streams both build their responses here, so a replay is the answer that was stored."""
+    text = "".join(texts) + final.text
+    thought = "".join(reasoning) + final.reasoning
+    if final.reasoning_signature is not None:
+        signature = final.reasoning_signature
+    return into(
+        outputs=stream_outputs(text, thought, final.tool_calls, signature),
+        finish_reason=final.finish_reason,
+        model=model,
+        provider=provider,
+        request_id=final.request_id,
+        usage=final.usage if final.usage is not None else Usage(),
+        rate_limit=final.rate_limit,
+        latency=latency,
+        time_to_first_token=time_to_first_token,
+        raw_finish_reason=final.raw_finish_reason,
+    )
 
 
 class ResponseStream:
@@ -38,6 +98,7 @@ class ResponseStream:
         "_first",
         "_parts",
         "_reasoning",
+        "_signature",
         "_started",
         "model",
         "provider",
@@ -56,6 +117,7 @@ class ResponseStream:
         self._first: float | None = None
         self._parts: list[str] = []
         self._reasoning: list[str] = []
+        self._signature: str | None = None
         self.model = model
         self.provider = provider
         self.time_to_first_token: float | None = None
@@ -90,27 +152,23 @@ class ResponseStream:
             self._parts.append(chunk.text)
         if chunk.reasoning:
             self._reasoning.append(chunk.reasoning)
+        if chunk.reasoning_signature is not None:
+            self._signature = chunk.reasoning_signature
         return chunk
 
     def _finish(self, final: StreamChunk) -> None:
         latency = time.perf_counter() - self._started
         final.time_to_first_token = self._first if self._first is not None else latency
         final.latency = latency
-        outputs: list[Output] = []
-        if self._reasoning:
-            outputs.append(ReasoningOutput("".join(self._reasoning)))
-        if self._parts:
-            outputs.append(TextOutput("".join(self._parts)))
-        outputs.extend(ToolCallOutput(c) for c in final.tool_calls)
         self.time_to_first_token = final.time_to_first_token
-        self.response = GenerateResponse(
-            outputs=outputs,
-            finish_reason=final.finish_reason,
+        self.response = assemble_response(
+            self._parts,
+            self._reasoning,
+            final,
             model=self.model,
             provider=self.provider,
-            request_id=final.request_id,
-            usage=final.usage if final.usage is not None else Usage(),
-            rate_limit=final.rate_limit,
+            into=GenerateResponse,
+            signature=self._signature,
             latency=latency,
             time_to_first_token=final.time_to_first_token,
         )
@@ -135,20 +193,65 @@ class ResponseStream:
 
 
 class Driver(abc.ABC):
-    """``await driver.generate(request)`` and ``async for chunk in driver.generate_stream(request)``."""
+    """``await driver.generate(request)`` and ``async for chunk in driver.generate_stream(request)``.
+
+    Every driver has these, with the defaults below (a driver that wraps another, like the
+    cache, passes them all through: ``drivers.wrapper.WrapperDriver``):
+
+    * ``provider_name``, ``model_name``: which provider and model it talks to;
+    * ``limiter``: the client-side rate limiter (``botticelli.ratelimit.Limiter``), ``None`` when
+      nothing is limited; ``rate_limit_status()``: its state, ``None`` without one;
+    * ``last_rate_limit``: the rate-limit headers of the latest response (``None``: none yet, or
+      the provider sends none);
+    * ``capabilities``: what the model accepts, from the catalog
+      (``catalog.capabilities(model_name, provider_name)``), unless the driver sets its own;
+    * ``endpoint``: where the answers come from (the server's base URL, credentials and all, or
+      the local model file), which tells two drivers of one provider and model apart;
+    * ``aclose()``: release connections and other resources.
+    """
 
     provider_name: str = ""
     model_name: str = ""
+    last_rate_limit: RateLimitInfo | None = None
 
     @property
     def model(self) -> str:
         return self.model_name
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The client-side rate limiter; ``None``: this driver limits nothing."""
+        return None
+
+    def rate_limit_status(self) -> RateLimitStatus | None:
+        """Configured limits, what is used and when each resets; ``None``: no limiter."""
+        limiter = self.limiter
+        return limiter.status() if limiter is not None else None
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        """The model's capability profile from the catalog (the provider's default profile for
+        a model it does not list). Read once; a driver may assign its own."""
+        from .. import catalog
+
+        return catalog.capabilities(self.model_name, self.provider_name)
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where answers come from: an HTTP driver's base URL (as given: redact it before
+        showing it), the local driver's model file; ``None`` for drivers with neither."""
+        return None
 
     @abc.abstractmethod
     async def generate(self, request: GenerateRequest) -> GenerateResponse: ...
 
     @abc.abstractmethod
     def generate_stream(self, request: GenerateRequest) -> ResponseStream: ...
+
+    def check(self, request: GenerateRequest) -> None:
+        """Raise ``InvalidRequestError`` for what this provider or model is documented to refuse,
+        before anything is sent (``generate`` checks too; the CLI calls it to report bad usage)."""
+        return None
 
     async def aclose(self) -> None:
         """Release pooled connections (also done when the driver is garbage collected)."""
