@@ -385,13 +385,13 @@ def codec_costs(url: str, model: str, number: int) -> None:
     content, headers = response.content, response.headers
     plain = dict(headers.items())
     request = GenerateRequest((Message.user(PROMPT),), max_tokens=MAX_TOKENS)
-    profile = codec.GROQ_PROFILE
+    wire = codec.GROQ
 
     def per_call(stmt: Callable[[], object]) -> float:
         return min(timeit.repeat(stmt, number=number, repeat=5)) / number * 1e6
 
     def feed_all() -> None:
-        decoder = codec.StreamDecoder(provider="groq", model=model, request_id=None, rate_limit=None)
+        decoder = wire.stream_decoder(provider="groq", model=model, request_id=None, rate_limit=None)
         for data in frames:
             decoder.feed(data)
 
@@ -401,28 +401,28 @@ def codec_costs(url: str, model: str, number: int) -> None:
             lambda: GenerateRequest((Message.user(PROMPT),), max_tokens=MAX_TOKENS),
         ),
         (
-            "codec.encode_request (orjson)",
-            lambda: codec.encode_request(request, model, stream=False, profile=profile),
+            "codec.GROQ.encode (orjson)",
+            lambda: wire.encode(request, model, stream=False),
         ),
         (
             "  same body with json.dumps().encode()",
-            lambda: json.dumps(codec.request_body(request, model, stream=False, profile=profile)).encode(),
+            lambda: json.dumps(wire.body(request, model, stream=False)).encode(),
         ),
         ("orjson.loads(response body)", lambda: orjson.loads(content)),
         ("  json.loads(response body)", lambda: json.loads(content)),
         (
-            "codec.decode_response(data, httpx2.Headers)",
-            lambda: codec.decode_response(orjson.loads(content), headers, provider="groq", model=model),
+            "codec.GROQ.decode(data, httpx2.Headers)",
+            lambda: wire.decode(orjson.loads(content), headers, provider="groq", model=model),
         ),
         (
             "  same with a plain dict of the headers",
-            lambda: codec.decode_response(orjson.loads(content), plain, provider="groq", model=model),
+            lambda: wire.decode(orjson.loads(content), plain, provider="groq", model=model),
         ),
         ("parse_rate_limit(httpx2.Headers)", lambda: parse_rate_limit(headers)),
         ("  parse_rate_limit(dict(headers.items()))", lambda: parse_rate_limit(dict(headers.items()))),
         ("  parse_rate_limit(plain dict)", lambda: parse_rate_limit(plain)),
         ("headers.get('x-request-id') on httpx2.Headers", lambda: headers.get("x-request-id")),
-        (f"StreamDecoder.feed × {len(frames)} frames (one stream)", feed_all),
+        (f"stream decoder feed × {len(frames)} frames (one stream)", feed_all),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nbotticelli's own steps (timeit, best of 5 × {number}; µs per operation)")

@@ -371,3 +371,29 @@ def test_a_ca_bundle_is_accepted(tmp_path: Path) -> None:
 
     driver = OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", verify=certifi.where())
     assert driver.base_url == "https://x.invalid/v1"
+
+
+# ---- model profiles: refused before sending, only for models the catalog knows --------------
+
+
+def test_a_known_text_model_refuses_images_and_tools_it_cannot_take(server: HostileServer) -> None:
+    from botticelli import Input
+
+    image = GenerateRequest(
+        (Message(Message.user("x").role, (Input.text("what is it?"), Input.image("https://x/i.png"))),)
+    )
+    driver = GroqDriver("openai/gpt-oss-20b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    with pytest.raises(InvalidRequestError, match="image inputs are not supported") as caught:
+        driver.check(image)
+    assert caught.value.code == "unsupported_input"
+    tools = GenerateRequest((Message.user("x"),), tools=(WEATHER,))
+    driver.check(tools)  # gpt-oss takes tools
+    guard = GroqDriver("meta-llama/llama-prompt-guard-2-22m", api_key=GROQ_KEY, base_url=server.base_url)
+    with pytest.raises(InvalidRequestError, match="tools are not supported"):
+        run(generate_once(guard, tools))
+    unknown = GroqDriver(
+        "some/model-released-tomorrow", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited"
+    )
+    unknown.check(image)  # not in the catalog: the server judges
+    unknown.check(tools)
+    assert server.requests == []

@@ -187,22 +187,6 @@ class TestGroq:
         await subject.observe({"x-ratelimit-limit-requests": "1000", "x-ratelimit-remaining-requests": "990"})
         assert used(subject)["rpd"] == pytest.approx(10) and used(subject)["rpm"] == 0
 
-    def test_with_plans_is_the_groq_schema_and_plans(self) -> None:
-        """The transitional alias, until the Groq driver passes schema= and plans= itself."""
-        old = limiter_for("groq", MODEL, base_url="http://x", api_key="k", plan="free", with_plans=True)
-        clear_registry()
-        new = limiter_for(
-            "groq",
-            MODEL,
-            base_url="http://x",
-            api_key="k",
-            plan="free",
-            schema=GROQ_RATE_LIMITS,
-            plans=GROQ_PLANS,
-        )
-        assert old is not None and new is not None
-        assert old.schema is GROQ_RATE_LIMITS and old.limits == new.limits and old.sources == new.sources
-
 
 # ---- OpenAI and vLLM -------------------------------------------------------------------------------
 

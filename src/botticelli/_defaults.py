@@ -75,3 +75,18 @@ UNSET_MAX_TOKENS_ESTIMATE = 1024
 RATE_LIMIT_NOTICE_AFTER = 1.0
 # Redis keys of shared limiter state; idle state expires after two of its longest windows.
 REDIS_KEY_PREFIX = "botticelli:ratelimit:"
+
+# ---- framing, caches, shared state, batches ---------------------------------------------------
+# The largest stream event (SSE) or line (NDJSON) accepted: any real frame (a 5 MB tool-call
+# argument) fits; a server cannot make us buffer without end.
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+# The SQLite cache's size bound (least recently used entries go first).
+CACHE_MAX_BYTES = 512 * 1024 * 1024
+# Redis, for the cache and shared rate limits: seconds per connect and per reply (a cache must be
+# faster than asking; a limiter must not hang a request), a hard bound per limiter call, and how
+# often a limiter tries Redis again after it failed.
+REDIS_TIMEOUT = 0.5
+REDIS_HARD_TIMEOUT = 1.0
+REDIS_RETRY = 2.0
+# Requests in flight in generate_batch / iter_batch / `botticelli batch` unless told.
+BATCH_CONCURRENCY = 8

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _defaults
+
 #: The largest event we accept: large enough for any real frame (a 5 MB tool-call argument),
 #: small enough that a server cannot make us buffer without end.
-MAX_EVENT_BYTES = 64 * 1024 * 1024
+MAX_EVENT_BYTES = _defaults.MAX_EVENT_BYTES
 
 _BOM = b"\xef\xbb\xbf"
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 
+from .. import _defaults
 from ..drivers.base import Driver
 from ..errors import BotticelliError, RateLimitError
 from ..types import GenerateRequest
@@ -82,7 +83,7 @@ def iter_batch(
     driver: Driver,
     requests: Iterable[GenerateRequest | BatchItem],
     *,
-    concurrency: int = 8,
+    concurrency: int = _defaults.BATCH_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     stop_on: StopRule | None = None,
     driver_for: Callable[[BatchItem], Driver] | None = None,
@@ -204,7 +205,7 @@ async def generate_batch(
     driver: Driver,
     requests: Iterable[GenerateRequest | BatchItem],
     *,
-    concurrency: int = 8,
+    concurrency: int = _defaults.BATCH_CONCURRENCY,
     on_progress: ProgressCallback | None = None,
     on_result: ResultCallback | None = None,
     stop_on: StopRule | None = None,

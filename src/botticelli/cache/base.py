@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .. import _defaults
 from ..errors import BotticelliError, redact
 
 __all__ = ["DEFAULT_MAX_BYTES", "CacheBackend", "CacheError", "CacheStats", "Health"]
@@ -17,7 +18,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "CacheBackend", "CacheError", "CacheStats", "Hea
 log = logging.getLogger("botticelli.cache")
 
 #: SQLite's default size bound: stored answers beyond it evict the least recently used.
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_BYTES = _defaults.CACHE_MAX_BYTES
 
 
 class CacheError(BotticelliError):

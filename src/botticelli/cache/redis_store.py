@@ -31,6 +31,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import _defaults
 from ..errors import ConfigurationError, redact
 from .base import CacheBackend, CacheError, CacheStats, Health
 from .codec import CHECKSUM_BYTES, checksum
@@ -39,7 +40,9 @@ __all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "DEFAULT_URL", "RedisCache"]
 
 DEFAULT_PREFIX = "botticelli:cache:v2:"  # v2: values carry a checksum
 DEFAULT_URL = "redis://localhost:6379/0"
-DEFAULT_TIMEOUT = 0.5  # seconds per connect and per reply: a cache must be faster than asking
+DEFAULT_TIMEOUT = (
+    _defaults.REDIS_TIMEOUT
+)  # seconds per connect and per reply: a cache must be faster than asking
 FLUSH_INTERVAL = 1.0  # seconds: hit/miss counts wait at most this long for a ride ...
 FLUSH_EVERY = 256  # ... or this many lookups
 _SCAN_BATCH = 1000

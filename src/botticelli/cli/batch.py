@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .. import _defaults
 from . import output
 from .ask import choose_model
 from .options import driver_options, http_options, options_for
@@ -63,7 +64,7 @@ NO_KEY = (
     "-c",
     "--concurrency",
     type=click.IntRange(1, 1024),
-    default=8,
+    default=_defaults.BATCH_CONCURRENCY,
     show_default=True,
     metavar="N",
     help="Requests in flight at once (the rate limiter still paces them).",

@@ -26,10 +26,12 @@ from ..config import Secret, Timeout, config_path, env_value
 from ..errors import APITimeoutError, BotticelliWarning, ConfigurationError, ModelsError, ResponseError
 from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk, Usage
 from .base import Driver, ResponseStream
+from .profile import check_capabilities
 
 if TYPE_CHECKING:
     import httpx2
 
+    from ..catalog import Capabilities
     from ..codecs.base import Codec
     from ..providers.base import Provider
     from ..ratelimit import Limiter, RateLimits, RateLimitStatus
@@ -81,6 +83,9 @@ class HTTPDriver(Driver):
         self._url = codec.url(self.base_url, model, stream=False)
         self._stream_url = codec.url(self.base_url, model, stream=True)
         info = catalog.lookup(model, provider.catalog) if provider.catalog else None
+        # Refusals by profile only for models the catalog knows: a model released since is the
+        # server's to judge, not a conservative default's.
+        self._profile: Capabilities | None = info.capabilities if info is not None else None
         if info is not None and info.retired:
             warnings.warn(info.retirement_notice(), BotticelliWarning, stacklevel=_warn_level + 1)
         wire_headers = {
@@ -255,11 +260,20 @@ class HTTPDriver(Driver):
     # -- generate ------------------------------------------------------------------------------
 
     def check(self, request: GenerateRequest) -> None:
-        """Raise ``InvalidRequestError`` for what the provider is documented to refuse."""
+        """Raise ``InvalidRequestError`` for what the provider or the model (its catalog
+        profile) is documented to refuse."""
         self.provider.check(request, self.model_name)
+        if self._profile is not None:
+            check_capabilities(
+                request,
+                self._profile,
+                who=f"{self.provider.title} model {self.model_name!r}",
+                model=self.model_name,
+                provider=self.provider_name,
+            )
 
     def _encode(self, request: GenerateRequest, *, stream: bool) -> bytes:
-        self.provider.check(request, self.model_name)
+        self.check(request)
         return self.codec.encode(request, self.model_name, stream=stream, provider=self.provider_name)
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:

@@ -38,6 +38,7 @@ from ..local.runtime import (
 )
 from ..types import FinishReason, GenerateRequest, GenerateResponse, Message, Role, StreamChunk
 from .base import Driver, ResponseStream
+from .profile import check_capabilities
 
 # Generation, LocalModel, Sampling, aload_model, bundled_model_path, load_model,
 # resolve_model_path and stream_text live in botticelli.local.runtime; still importable here.
@@ -76,7 +77,6 @@ _EXTRA_CAPABILITY = {
     "reasoning_format": "reasoning_format",
     "include_reasoning": "include_reasoning",
 }
-_REQUEST_PARAMETERS = ("max_tokens", "temperature", "top_p", "stop", "seed")
 
 
 def _granted(caps: Capabilities, feature: str) -> bool:
@@ -94,33 +94,8 @@ def check_request(
     request: GenerateRequest, caps: Capabilities, *, model: str = "", provider: str = PROVIDER
 ) -> None:
     """Refuse the typed request fields the model's profile (or the runtime) does not support."""
-    who = f"the local model {model!r}" if model else "the local provider"
-    choice = request.tool_choice
-    if (request.tools or (choice is not None and choice.mode != "none")) and not _granted(caps, "tools"):
-        raise _refuse(
-            f"tools are not supported by the local provider ({who} has no tool use)",
-            model=model,
-            provider=provider,
-        )
-    if request.tools and request.parallel_tool_calls and not _granted(caps, "parallel_tool_calls"):
-        raise _refuse(
-            f"parallel_tool_calls is not supported by the local provider ({who} has no tool use)",
-            model=model,
-            provider=provider,
-        )
-    fmt = request.response_format
-    if fmt is not None and fmt.type != "text":
-        feature = "strict_json_schema" if fmt.type == "json_schema" and fmt.strict else fmt.type
-        if not _granted(caps, feature):
-            raise _refuse(
-                f"response_format {fmt.type!r}{' (strict)' if fmt.strict else ''} is not supported by "
-                f"the local provider ({who} has no {feature.replace('_', ' ')} mode)",
-                model=model,
-                provider=provider,
-            )
-    for name in _REQUEST_PARAMETERS:
-        if getattr(request, name) is not None and caps.rejects(name):
-            raise _refuse(f"{name} is not accepted by {who}", model=model, provider=provider)
+    who = f"the local provider (the local model {model!r})" if model else "the local provider"
+    check_capabilities(request, caps, who=who, model=model, provider=provider, limit=RUNTIME)
 
 
 def sampling_of(

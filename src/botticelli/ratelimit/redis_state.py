@@ -22,13 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import _defaults
 from ..errors import ConfigurationError, redact
 from .buckets import OK, Vector, Verdict
 
 #: Seconds a connect or a reply may take (Redis answers a script in well under a millisecond).
-SOCKET_TIMEOUT = 0.5
+SOCKET_TIMEOUT = _defaults.REDIS_TIMEOUT
 #: Seconds any awaited call takes at most, whatever the socket layer does.
-HARD_TIMEOUT = 1.0
+HARD_TIMEOUT = _defaults.REDIS_HARD_TIMEOUT
 _SCHEMES = ("redis", "rediss", "unix")
 
 _SCRIPT = """

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import _defaults, catalog
-from .._headers import GROQ_RATE_LIMITS, OPENAI_RATE_LIMITS, RateLimitSchema
+from .._headers import OPENAI_RATE_LIMITS, RateLimitSchema
 from ..config import config_table, load_config
 from .limiter import Limiter
 from .plans import ASSUMED, Plans
@@ -126,19 +126,13 @@ def limiter_for(
     redis_url: str | None = None,
     schema: RateLimitSchema = OPENAI_RATE_LIMITS,
     plans: Plans | None = None,
-    with_plans: bool = False,
 ) -> Limiter | None:
     """The limiter for one driver, or ``None`` when nothing is limited (the unlimited plan, or a
     provider without plans and no configured limits): then the transport skips limiting at no cost.
 
     ``schema``: which response headers mean what (``NO_RATE_LIMITS``: none are read); ``plans``:
     the provider's plans and their catalog limits (``None``: it has none, ``plan`` is ignored).
-    ``with_plans=True`` is a transitional alias for ``plans=GROQ_PLANS, schema=GROQ_RATE_LIMITS``.
     """
-    if with_plans:  # transitional: the Groq driver's old call
-        from ..providers.groq_plans import GROQ_PLANS
-
-        plans, schema = plans or GROQ_PLANS, GROQ_RATE_LIMITS
     plan_source: str | None = None
     if plans is not None:
         plan, plan_source = plans.resolve(plan)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from .. import _defaults
 from ..errors import redact
 from .buckets import LocalState, Mark, Vector
 from .status import format_seconds
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("botticelli.ratelimit")
 
 #: Seconds between attempts to reach Redis again after a failure.
-REDIS_RETRY = 2.0
+REDIS_RETRY = _defaults.REDIS_RETRY
 #: How often an in-process sleeper re-reads its go time (refunds may have moved it earlier).
 RECHECK = 0.1
 #: The status note while Redis is down.

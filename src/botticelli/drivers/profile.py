@@ -1,0 +1,54 @@
+"""Refusing, before anything is sent, what a model's capability profile (the catalog) says it
+cannot do: one check for every driver, so the local model and an HTTP provider refuse alike."""
+
+from __future__ import annotations
+
+from ..catalog import Capabilities
+from ..errors import InvalidRequestError
+from ..types import GenerateRequest
+
+#: The neutral request fields a model may reject outright (e.g. temperature on newer Claude models).
+PARAMETERS = ("max_tokens", "temperature", "top_p", "stop", "seed")
+
+
+def check_capabilities(
+    request: GenerateRequest,
+    caps: Capabilities,
+    *,
+    who: str,
+    model: str,
+    provider: str,
+    limit: Capabilities | None = None,
+) -> None:
+    """Raise ``InvalidRequestError`` (code ``unsupported_parameter`` / ``unsupported_input``)
+    for typed fields or inputs ``caps`` does not grant; ``who`` names the model in the message
+    ("the local model 'smollm2'"), ``limit`` is what the driver itself can do at most."""
+
+    def granted(feature: str) -> bool:
+        return bool(getattr(caps, feature)) and (limit is None or bool(getattr(limit, feature)))
+
+    def refuse(message: str, code: str = "unsupported_parameter") -> InvalidRequestError:
+        return InvalidRequestError(message, provider=provider, model=model, code=code)
+
+    choice = request.tool_choice
+    if (request.tools or (choice is not None and choice.mode != "none")) and not granted("tools"):
+        raise refuse(f"tools are not supported by {who} (its profile has no tool use)")
+    if request.tools and request.parallel_tool_calls and not granted("parallel_tool_calls"):
+        raise refuse(f"parallel_tool_calls is not supported by {who} (its profile has no parallel tool use)")
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        feature = "strict_json_schema" if fmt.type == "json_schema" and fmt.strict else fmt.type
+        if not granted(feature):
+            raise refuse(
+                f"response_format {fmt.type!r}{' (strict)' if fmt.strict else ''} is not supported by "
+                f"{who} (its profile has no {feature.replace('_', ' ')} mode)"
+            )
+    for name in PARAMETERS:
+        if getattr(request, name) is not None and caps.rejects(name):
+            raise refuse(f"{name} is not accepted by {who}")
+    for message in request.messages:
+        for item in message.content:
+            if item.kind != "text" and not (
+                caps.accepts_input(item.kind) and (limit is None or limit.accepts_input(item.kind))
+            ):
+                raise refuse(f"{item.kind} inputs are not supported by {who}", "unsupported_input")
