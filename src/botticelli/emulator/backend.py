@@ -8,6 +8,7 @@ reason, so a new backend (e.g. llama.cpp) stays small and behaves like the fake 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -62,6 +63,14 @@ def message_text(message: Message) -> str:
     return ""
 
 
+_PIECE = re.compile(r"\s*\S{1,4}|\s+")
+
+
+def script_pieces(text: str) -> list[str]:
+    """``text`` cut into token-sized pieces (up to 4 characters after any whitespace)."""
+    return _PIECE.findall(text)
+
+
 class StopScanner:
     """Cuts streamed text at the first stop sequence, holding back what could start one."""
 
@@ -95,7 +104,7 @@ class StopScanner:
 class Generation:
     """One completion: iterate ``pieces()``, then read ``completion_tokens`` and ``finish_reason``."""
 
-    __slots__ = ("_args", "_backend", "completion_tokens", "finish_reason", "max_tokens", "stop")
+    __slots__ = ("_args", "_backend", "completion_tokens", "finish_reason", "max_tokens", "script", "stop")
 
     def __init__(
         self,
@@ -107,16 +116,26 @@ class Generation:
         top_p: float,
         seed: int,
         stop: Sequence[str],
+        script: str | None = None,
     ) -> None:
         self._backend = backend
         self._args = (messages, temperature, top_p, seed)
         self.max_tokens = max_tokens
         self.stop = stop
+        #: A fixed answer instead of the backend's (structured outputs): streamed as token-sized
+        #: pieces, never cut by ``max_tokens`` or ``stop`` (a cut JSON document would not parse).
+        self.script = script
         self.completion_tokens = 0
         self.finish_reason = "stop"
 
     async def pieces(self) -> AsyncGenerator[str, None]:
         """The non-empty text pieces; use under ``contextlib.aclosing`` when you may stop early."""
+        if self.script is not None:
+            for part in script_pieces(self.script):
+                self.completion_tokens += 1
+                yield part
+            self.finish_reason = "stop"
+            return
         messages, temperature, top_p, seed = self._args
         scanner = StopScanner(self.stop) if self.stop else None
         explicit: str | None = None

@@ -2,8 +2,8 @@
 
 The low-level server skips aiohttp's router and middlewares (an ``if`` chain routes a handful of
 paths) and lets handlers abort transports, which the ``drop``/``hang``/``stream_drop`` faults need.
-Chat completions: ``chat``; models: ``models``; files and batches: ``batches``; the control plane
-under ``/_emulator/``: ``common.control``.
+Chat completions: ``chat``; models: ``models``; audio: ``audio``; files and batches: ``batches``;
+the control plane under ``/_emulator/``: ``common.control``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.http import Aborted
 from botticelli.emulator.common.state import State
 from botticelli.emulator.groq import wire
+from botticelli.emulator.groq.audio import handle_speech, handle_transcription
 from botticelli.emulator.groq.batches import BatchAPI
 from botticelli.emulator.groq.chat import ChatCompletions
 from botticelli.emulator.groq.http import error_response
@@ -26,6 +27,9 @@ from botticelli.emulator.groq.models import get_model, list_models
 PREFIX = "/openai/v1"
 CHAT_PATH = PREFIX + "/chat/completions"
 MODELS_PATH = PREFIX + "/models"
+TRANSCRIPTIONS_PATH = PREFIX + "/audio/transcriptions"
+TRANSLATIONS_PATH = PREFIX + "/audio/translations"
+SPEECH_PATH = PREFIX + "/audio/speech"
 
 
 class GroqApp:
@@ -58,6 +62,12 @@ class GroqApp:
                 response = list_models(self.state, request)
             elif path.startswith(MODELS_PATH + "/") and method == "GET":
                 response = get_model(self.state, request, path[len(MODELS_PATH) + 1 :])
+            elif path in (TRANSCRIPTIONS_PATH, TRANSLATIONS_PATH) and method == "POST":
+                response = await handle_transcription(
+                    self.state, request, translate=path == TRANSLATIONS_PATH
+                )
+            elif path == SPEECH_PATH and method == "POST":
+                response = await handle_speech(self.state, request)
             elif BatchAPI.handles(path):
                 response = await self.batches.handle(request)
             else:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from botticelli.emulator.backend import Generation
+from botticelli.emulator.backend import Generation, script_pieces
 from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.faults import STREAM_ONLY, Fault
 from botticelli.emulator.common.http import abort, json_response
 from botticelli.emulator.common.limits import Denial, go_duration
 from botticelli.emulator.common.state import State
-from botticelli.emulator.groq import wire
+from botticelli.emulator.groq import replies, wire
 from botticelli.emulator.groq.fault_responses import IMMEDIATE_FAULTS, fire
 from botticelli.emulator.groq.http import accepted_key, error_response
 from botticelli.emulator.groq.validation import ChatParams, fault_from_header, validate_chat
@@ -110,6 +111,7 @@ class ChatCompletions:
             top_p=params.top_p,
             seed=params.seed,
             stop=params.stop,
+            script=replies.structured_content(params),
         )
 
     def _denied(self, denial: Denial, model: str, req_id: str) -> web.Response:
@@ -159,7 +161,14 @@ class ChatCompletions:
         if fault is not None and fault.kind == "slow_first_token":
             await asyncio.sleep(fault["delay"])
         gen_started = time.perf_counter()
-        content = "".join([piece async for piece in generation.pieces()])
+        calls = replies.tool_calls(params)
+        content: str | None
+        if calls:
+            content = None
+            generation.completion_tokens = sum(call.tokens for call in calls)
+            generation.finish_reason = "tool_calls"
+        else:
+            content = "".join([piece async for piece in generation.pieces()])
         delay = self.state.settings.token_delay
         if delay:
             await asyncio.sleep(delay * generation.completion_tokens)
@@ -173,6 +182,7 @@ class ChatCompletions:
             usage=usage,
             req_id=req_id,
             seed=params.seed,
+            tool_calls=[call.wire() for call in calls] or None,
         )
         self.state.recorder.completion(
             stream=False, prompt_tokens=params.prompt_tokens, completion_tokens=generation.completion_tokens
@@ -202,8 +212,8 @@ class ChatCompletions:
         await response.write(framer.role(req_id, params.seed))
         delay = self.state.settings.token_delay
         sent = 0
-        async with aclosing(generation.pieces()) as pieces:
-            async for piece in pieces:
+        async with aclosing(self._frames(params, generation, framer)) as frames:
+            async for frame in frames:
                 if sent == fire_at and fault is not None:
                     if kind != "malformed":
                         return await self._break_stream(request, response, fault)
@@ -211,7 +221,7 @@ class ChatCompletions:
                     fire_at = -1
                 if delay:
                     await asyncio.sleep(delay)
-                await response.write(framer.content(piece))
+                await response.write(frame)
                 sent += 1
         if fire_at >= 0 and fault is not None:  # the reply was shorter than `after_chunks`
             if kind != "malformed":
@@ -224,6 +234,25 @@ class ChatCompletions:
             stream=True, prompt_tokens=params.prompt_tokens, completion_tokens=generation.completion_tokens
         )
         return response
+
+    async def _frames(
+        self, params: ChatParams, generation: Generation, framer: wire.ChunkFramer
+    ) -> AsyncGenerator[bytes, None]:
+        """The SSE frames between the role frame and the final one: content or tool-call deltas."""
+        calls = replies.tool_calls(params)
+        if not calls:
+            async with aclosing(generation.pieces()) as pieces:
+                async for piece in pieces:
+                    yield framer.content(piece)
+            return
+        generation.finish_reason = "tool_calls"
+        for index, call in enumerate(calls):
+            parts = script_pieces(call.arguments)
+            generation.completion_tokens += 3
+            yield framer.tool_call(index, call.id, call.name, "".join(parts[:1]))
+            for piece in parts[1:]:
+                generation.completion_tokens += 1
+                yield framer.tool_arguments(index, piece)
 
     async def _break_stream(
         self, request: web.BaseRequest, response: web.StreamResponse, fault: Fault

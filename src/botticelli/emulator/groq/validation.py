@@ -4,7 +4,13 @@
 status and fields Groq answers with); nothing else escapes it. The HTTP handler renders the error
 as a response, the Batch API as an error line; neither has to look inside the other.
 Order: JSON object -> model -> messages -> ``n`` -> temperature, top_p -> unsupported fields ->
-stop -> seed -> max tokens -> context window.
+stop -> seed -> max tokens -> tools, tool_choice -> response_format -> reasoning -> service_tier
+-> context window.
+
+Where groq-wire.md has no exact text for a refusal (NOT FOUND: the enum errors, the reasoning
+errors, `tools` on a model without tool use), the status is Groq's documented 400 and the message
+follows the style of Groq's schema-validation texts (``'<param>' : value must be one of [...]``);
+the official SDK does not check these fields itself, it sends them and raises ``BadRequestError``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 from botticelli import catalog
 from botticelli.catalog import ModelInfo
 from botticelli.emulator.backend import Backend, Message
+from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.faults import Fault
 from botticelli.emulator.groq import wire
 from botticelli.emulator.groq.wire import invalid_request
@@ -24,8 +31,15 @@ from botticelli.emulator.groq.wire import invalid_request
 DEFAULT_MAX_TOKENS = 128
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
-UNSUPPORTED = ("logprobs", "logit_bias", "top_logprobs")
+UNSUPPORTED = ("logprobs", "logit_bias")
 MAX_STOP = 4
+MAX_TOOLS = 128
+TOOL_TYPES = ("function", "browser_search", "code_interpreter")
+TOOL_CHOICES = ("none", "auto", "required")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+REASONING_EFFORTS = ("none", "default", "low", "medium", "high")
+REASONING_FORMATS = ("hidden", "raw", "parsed")
+SERVICE_TIERS = ("auto", "on_demand", "flex", "performance")
 
 
 @dataclass(slots=True)
@@ -41,6 +55,10 @@ class ChatParams:
     seed: int
     stop: tuple[str, ...]
     prompt_tokens: int
+    tools: tuple[dict[str, Any], ...] = ()  # the `function` tools offered
+    tool_choice: str | dict[str, Any] = "auto"  # "none" / "auto" / "required" / {"type": "function", ...}
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None  # json_object / json_schema; None for text
 
 
 def validate_chat(body: Any, backend: Backend) -> ChatParams:
@@ -58,9 +76,19 @@ def validate_chat(body: Any, backend: Backend) -> ChatParams:
     for name in UNSUPPORTED:
         if body.get(name) not in (None, False, {}):
             raise invalid_request(f"`{name}` is not supported with this model", name)
+    if body.get("top_logprobs") is not None:  # any value, 0 included: [OAICOMPAT] "a 400 if supplied"
+        raise invalid_request("`top_logprobs` is not supported with this model", "top_logprobs")
     stop = _stop(body)
     seed = _seed(body)
     requested = _max_tokens(body, info)
+    tools = _tools(body, info)
+    tool_choice = _tool_choice(body, tools)
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise invalid_request("'parallel_tool_calls' : value must be a boolean", "parallel_tool_calls")
+    response_format = _response_format(body, info)
+    _reasoning(body, info, json_mode=response_format is not None, tools=bool(body.get("tools")))
+    _enum(body, "service_tier", SERVICE_TIERS)
 
     prompt_tokens = backend.count_tokens(messages)
     window = info.context_window
@@ -83,6 +111,10 @@ def validate_chat(body: Any, backend: Backend) -> ChatParams:
         seed=seed,
         stop=stop,
         prompt_tokens=prompt_tokens,
+        tools=tuple(t for t in tools if t.get("type") == "function"),
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel is not False,
+        response_format=response_format,
     )
 
 
@@ -207,3 +239,153 @@ def _max_tokens(body: dict[str, Any], info: ModelInfo) -> int | None:
     if info.max_completion_tokens is not None and requested > info.max_completion_tokens:
         raise wire.max_tokens_too_large(info.max_completion_tokens)
     return requested
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    return "[" + " ".join(values) + "]"
+
+
+def _enum(body: dict[str, Any], name: str, values: tuple[str, ...]) -> str | None:
+    """``body[name]`` if it is one of ``values`` (``None`` when unset); a 400 otherwise."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in values:
+        raise invalid_request(f"'{name}' : value must be one of {_one_of(values)}", name)
+    return value
+
+
+def _tools(body: dict[str, Any], info: ModelInfo) -> list[dict[str, Any]]:
+    tools = body.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise invalid_request("'tools' : value must be an array", "tools")
+    if len(tools) > MAX_TOOLS:
+        raise invalid_request(f"'tools' : maximum number of items is {MAX_TOOLS}", "tools")
+    if tools and not info.capabilities.tools:
+        raise invalid_request(f"`tools` is not supported with model `{info.id}`", "tools")
+    for i, tool in enumerate(tools):
+        where = f"tools.{i}"
+        if not isinstance(tool, dict):
+            raise invalid_request(f"'{where}' : value must be an object", "tools")
+        kind = tool.get("type")
+        if not isinstance(kind, str) or kind not in TOOL_TYPES:
+            raise invalid_request(f"'{where}.type' : value must be one of {_one_of(TOOL_TYPES)}", "tools")
+        if kind != "function":
+            if kind not in info.capabilities.builtin_tools:
+                raise invalid_request(f"`{kind}` is not supported with model `{info.id}`", "tools")
+            continue
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise invalid_request(f"'{where}.function' : property 'function' is missing", "tools")
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            raise invalid_request(f"'{where}.function.name' : property 'name' is missing", "tools")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise invalid_request(f"'{where}.function.parameters' : value must be an object", "tools")
+    return tools
+
+
+def _tool_choice(body: dict[str, Any], tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+    choice = body.get("tool_choice")
+    if choice is None:
+        return "auto"
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICES:
+            raise invalid_request(
+                f"'tool_choice' : value must be one of {_one_of(TOOL_CHOICES)}", "tool_choice"
+            )
+        return choice
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        raise invalid_request(
+            "'tool_choice' : value must be one of [none auto required] or a named function", "tool_choice"
+        )
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(name, str):
+        raise invalid_request("'tool_choice.function.name' : property 'name' is missing", "tool_choice")
+    names = {t["function"]["name"] for t in tools if t.get("type") == "function"}
+    if name not in names:
+        # The observed body has neither `param` nor `code` (groq-wire.md §4.3, litellm#11001).
+        raise WireError(400, "requested tool does not exist", "invalid_request_error")
+    return choice
+
+
+def _response_format(body: dict[str, Any], info: ModelInfo) -> dict[str, Any] | None:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise invalid_request("'response_format' : value must be an object", "response_format")
+    kind = fmt.get("type")
+    if not isinstance(kind, str) or kind not in RESPONSE_FORMATS:
+        raise invalid_request(
+            f"'response_format.type' : value must be one of {_one_of(RESPONSE_FORMATS)}", "response_format"
+        )
+    if kind == "text":
+        return None
+    capabilities = info.capabilities
+    if not (capabilities.json_schema if kind == "json_schema" else capabilities.json_object):
+        raise invalid_request(
+            f"`response_format` `{kind}` is not supported with model `{info.id}`", "response_format"
+        )
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict):
+            raise invalid_request(
+                "'response_format.json_schema' : property 'json_schema' is missing", "response_format"
+            )
+        if not isinstance(spec.get("name"), str):
+            raise invalid_request(
+                "'response_format.json_schema.name' : property 'name' is missing", "response_format"
+            )
+        schema = spec.get("schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise invalid_request(
+                "'response_format.json_schema.schema' : value must be an object", "response_format"
+            )
+        if body.get("stream") is True:
+            # "Streaming and tool use are not currently supported with Structured Outputs" [SO]; the
+            # observed text for JSON mode with stream (litellm#4804), no `param`.
+            raise WireError(400, "`response_format` does not support streaming", "invalid_request_error")
+    return fmt
+
+
+def _reasoning(body: dict[str, Any], info: ModelInfo, *, json_mode: bool, tools: bool) -> None:
+    capabilities = info.capabilities
+    effort = _enum(body, "reasoning_effort", REASONING_EFFORTS)
+    if effort is not None and not capabilities.accepts_effort(effort):
+        supported = capabilities.reasoning_efforts or ()
+        if not supported:
+            raise invalid_request(
+                f"`reasoning_effort` is not supported with model `{info.id}`", "reasoning_effort"
+            )
+        raise invalid_request(
+            f"'reasoning_effort' : value must be one of {_one_of(supported)} for model `{info.id}`",
+            "reasoning_effort",
+        )
+    reasoning_format = _enum(body, "reasoning_format", REASONING_FORMATS)
+    include = body.get("include_reasoning")
+    if include is not None and not isinstance(include, bool):
+        raise invalid_request("'include_reasoning' : value must be a boolean", "include_reasoning")
+    if include is not None and reasoning_format is not None:
+        raise invalid_request(
+            "`include_reasoning` and `reasoning_format` are mutually exclusive; set only one",
+            "reasoning_format",
+        )
+    if reasoning_format is not None:
+        if not capabilities.reasoning_format:  # gpt-oss takes include_reasoning instead [NOTES-2609]
+            raise invalid_request(
+                f"`reasoning_format` is not supported with model `{info.id}`; use `include_reasoning`",
+                "reasoning_format",
+            )
+        if reasoning_format == "raw" and (json_mode or tools):  # [REASON]
+            raise invalid_request(
+                "`reasoning_format` `raw` is not supported with JSON mode or tool use", "reasoning_format"
+            )
+    if include is not None and not capabilities.include_reasoning:
+        raise invalid_request(
+            f"`include_reasoning` is not supported with model `{info.id}`", "include_reasoning"
+        )

@@ -203,13 +203,19 @@ def completion_object(
     cid: str,
     created: int,
     model: str,
-    content: str,
+    content: str | None,
     finish_reason: str,
     usage: dict[str, Any],
     req_id: str,
     seed: int,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object in the key order of §3.2 (a Batch API output line embeds it)."""
+    """A ``chat.completion`` object in the key order of §3.2 (a Batch API output line embeds it).
+
+    With ``tool_calls`` the message is ``{"role", "content": null, "tool_calls": [...]}``."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     return {
         "id": cid,
         "object": "chat.completion",
@@ -218,7 +224,7 @@ def completion_object(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish_reason,
             }
@@ -306,6 +312,26 @@ class ChunkFramer:
                 "x_groq": {"id": req_id, "usage": usage},
                 "usage": usage,
             }
+        )
+
+    def tool_call(self, index: int, call_id: str, name: str, arguments: str) -> bytes:
+        """The first delta of one tool call: ``index``, ``id``, ``type``, ``function.name`` and the
+        first piece of ``arguments`` (§6, the [VAI] tool-call stream)."""
+        entry = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
+        return self._delta({"tool_calls": [entry]})
+
+    def tool_arguments(self, index: int, arguments: str) -> bytes:
+        """A later delta of tool call ``index``: ``{"index", "function": {"arguments"}}``."""
+        return self._delta({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return self._frame(
+            {"choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]}
         )
 
     def malformed(self) -> bytes:
