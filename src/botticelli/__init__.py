@@ -57,6 +57,11 @@ _EXPORTS = {
     "APITimeoutError": "errors",
     "ServerError": "errors",
     "ResponseError": "errors",
+    "OutputValidationError": "errors",
+    "ToolArgumentsError": "errors",
+    "MaxTurnsError": "errors",
+    "run_tools": "tools",
+    "ToolRun": "tools",
 }
 
 __all__ = [
@@ -78,10 +83,12 @@ __all__ = [
     "Input",
     "InvalidRequestError",
     "LocalDriver",
+    "MaxTurnsError",
     "Message",
     "ModelNotFoundError",
     "ModelsError",
     "OpenAICompatibleDriver",
+    "OutputValidationError",
     "RateLimitError",
     "RateLimitInfo",
     "ReasoningOutput",
@@ -94,9 +101,11 @@ __all__ = [
     "TextOutput",
     "Timeout",
     "Tool",
+    "ToolArgumentsError",
     "ToolCall",
     "ToolCallOutput",
     "ToolChoice",
+    "ToolRun",
     "Usage",
     "WrapperDriver",
     "__version__",
@@ -104,6 +113,7 @@ __all__ = [
     "generate_batch",
     "iter_batch",
     "open_cache",
+    "run_tools",
 ]
 
 
@@ -149,12 +159,16 @@ if TYPE_CHECKING:
         ConfigurationError,
         ErrorKind,
         InvalidRequestError,
+        MaxTurnsError,
         ModelNotFoundError,
         ModelsError,
+        OutputValidationError,
         RateLimitError,
         ResponseError,
         ServerError,
+        ToolArgumentsError,
     )
+    from .tools import ToolRun, run_tools
     from .types import (
         FinishReason,
         GenerateRequest,

@@ -11,7 +11,10 @@
         │   └── APITimeoutError     connect or read timed out
         ├── ServerError             5xx, 498 (flex capacity)
         └── ResponseError           a body or stream we cannot parse, an error frame in a
-                                    stream, a stream that ends before [DONE]
+            │                       stream, a stream that ends before [DONE]
+            ├── OutputValidationError   generate_json: the answer does not fit the schema
+            └── ToolArgumentsError      a tool call's arguments are not a JSON object
+    MaxTurnsError (a BotticelliError)   run_tools: the model still asks for tools at max_turns
 
 Every ModelsError carries provider, model, status, code, message, request_id and kind (an
 ErrorKind), so callers can catch a class or match on ``err.kind``. No text here ever holds an API
@@ -33,11 +36,14 @@ __all__ = [
     "ConfigurationError",
     "ErrorKind",
     "InvalidRequestError",
+    "MaxTurnsError",
     "ModelNotFoundError",
     "ModelsError",
+    "OutputValidationError",
     "RateLimitError",
     "ResponseError",
     "ServerError",
+    "ToolArgumentsError",
 ]
 
 # Keys of Groq (gsk_), OpenAI-style (sk-...), HuggingFace (hf_) and Bearer headers; a prefix must
@@ -225,3 +231,47 @@ class ServerError(ModelsError):
 
 class ResponseError(ModelsError):
     kind = ErrorKind.RESPONSE
+
+
+class OutputValidationError(ResponseError):
+    """``generate_json``: the model's answer is not JSON, or does not fit the schema.
+    ``raw_text``: the answer as it came; ``errors``: what is wrong, pydantic's shape (a list of
+    dicts with ``loc``, ``msg``, ``type``); ``response``: the whole ``GenerateResponse``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw_text: str = "",
+        errors: list[dict[str, Any]] | None = None,
+        response: Any = None,
+        **context: object,
+    ) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.raw_text = redact(raw_text)
+        self.errors: list[dict[str, Any]] = [
+            {**e, "msg": redact(str(e.get("msg", "")))} for e in errors or ()
+        ]
+        self.response = response
+
+
+class ToolArgumentsError(ResponseError):
+    """A tool call's ``arguments`` are not a JSON object (``ToolCall.args``). ``tool_name`` and
+    ``arguments`` (the raw text) say which."""
+
+    def __init__(self, message: str, *, tool_name: str = "", arguments: str = "", **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.tool_name = redact(tool_name)
+        self.arguments = redact(arguments)
+
+
+class MaxTurnsError(BotticelliError):
+    """``run_tools`` reached ``max_turns`` and the model still asks for tools. ``result`` is the
+    ``ToolRun`` so far: ``.response`` (the last response, with its unrun tool calls) and
+    ``.messages`` (the transcript); also here as ``response`` and ``messages``."""
+
+    def __init__(self, message: str, *, result: Any) -> None:
+        super().__init__(redact(message))
+        self.result = result
+        self.response = result.response
+        self.messages = result.messages

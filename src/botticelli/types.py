@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import enum
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -109,6 +109,14 @@ class ToolCall:
     name: str
     arguments: str  # JSON text, as the model produced it
 
+    @property
+    def args(self) -> dict[str, Any]:
+        """``arguments`` parsed (a new dict on each access; empty text is ``{}``).
+        ``ToolArgumentsError`` if they are not a JSON object."""
+        from .tools import parse_arguments
+
+        return parse_arguments(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Tool:
@@ -126,6 +134,37 @@ class Tool:
             raise ValueError(f"tool name: expected a non-empty string, got {self.name!r}")
         if not isinstance(self.parameters, Mapping):
             raise ValueError(f"tool {self.name!r}: parameters must be a JSON schema object")
+
+    @staticmethod
+    def from_function(
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+    ) -> Tool:
+        """A tool from a Python function: its name, the docstring's first paragraph, and a JSON
+        schema of its parameters from the signature, type hints (``Annotated[X, "what it is"]``,
+        ``Literal``, ``Enum``, ``TypedDict``, dataclasses, pydantic models...) and defaults,
+        with per-parameter descriptions from an ``Args:`` docstring section. ``run_tools``
+        executes the tool it returns. ``*args`` / ``**kwargs`` are refused (``TypeError``)."""
+        from .tools import tool_from_function
+
+        return tool_from_function(fn, name=name, description=description, strict=strict)
+
+    @staticmethod
+    def from_model(
+        model: type[Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+    ) -> Tool:
+        """A tool whose arguments are a pydantic model's fields: the model's name, its docstring's
+        first paragraph, its JSON schema (references inlined). Needs pydantic."""
+        from .tools import tool_from_model
+
+        return tool_from_model(model, name=name, description=description, strict=strict)
 
 
 ToolChoiceMode = Literal["auto", "none", "required", "tool"]

@@ -8,7 +8,7 @@ import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..types import (
     GenerateRequest,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Driver", "ResponseStream", "assemble_response", "stream_outputs"]
 
 R = TypeVar("R", bound=GenerateResponse)
+_Schema = TypeVar("_Schema")
 
 
 def stream_outputs(
@@ -247,6 +248,23 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def generate_stream(self, request: GenerateRequest) -> ResponseStream: ...
+
+    @overload
+    async def generate_json(self, request: GenerateRequest, *, schema: type[_Schema]) -> _Schema: ...
+
+    @overload
+    async def generate_json(self, request: GenerateRequest, *, schema: object) -> Any: ...
+
+    async def generate_json(self, request: GenerateRequest, *, schema: Any) -> Any:
+        """The answer as a validated instance of ``schema``: a pydantic model, a dataclass, a
+        TypedDict (or anything pydantic's ``TypeAdapter`` takes; a raw JSON schema dict gives
+        the parsed JSON). Sets ``response_format`` to the schema, strict where
+        ``capabilities.strict_json_schema`` says so (every field is then required).
+        ``OutputValidationError`` (keeping ``raw_text``) when the answer does not fit;
+        validating needs the ``json`` extra (pydantic), except for dataclasses and TypedDicts."""
+        from ..structured import generate_json
+
+        return await generate_json(self, request, schema=schema)
 
     def check(self, request: GenerateRequest) -> None:
         """Raise ``InvalidRequestError`` for what this provider or model is documented to refuse,
