@@ -397,3 +397,54 @@ def test_a_known_text_model_refuses_images_and_tools_it_cannot_take(server: Host
     unknown.check(image)  # not in the catalog: the server judges
     unknown.check(tools)
     assert server.requests == []
+
+
+# ---- Groq's failed generations: the request is what to change --------------------------------
+
+
+@pytest.mark.parametrize("code", ["tool_use_failed", "json_validate_failed"])
+def test_a_failed_generation_is_an_invalid_request_keeping_it(server: HostileServer, code: str) -> None:
+    failed = "<function=get_weather>{city: Rome}</function>"
+    body = {
+        "error": {
+            "message": "Failed to call a function. Please adjust your prompt.",
+            "type": "invalid_request_error",
+            "code": code,
+            "failed_generation": failed,
+        }
+    }
+    server.script(lambda r: response(400, body))
+    with pytest.raises(InvalidRequestError) as caught:
+        run(
+            generate_once(
+                GroqDriver(api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited", max_retries=0)
+            )
+        )
+    assert caught.value.code == code and caught.value.failed_generation == failed
+    assert len(server.requests) == 1  # a 400 is not retried
+
+
+def test_a_failed_generation_mid_stream_is_an_invalid_request_too(server: HostileServer) -> None:
+    from .hostile import sse, streamed
+
+    error = {
+        "error": {
+            "message": "Failed to call a function.",
+            "type": "invalid_request_error",
+            "code": "tool_use_failed",
+            "failed_generation": "Tool use failed: JSON does not match the expected schema for tool calls",
+            "status_code": 400,
+        }
+    }
+    server.script(lambda r: streamed(sse(error, done=False)))
+
+    async def main() -> None:
+        driver = generic(server)
+        try:
+            await driver.generate_stream(REQUEST).collect()
+        finally:
+            await driver.aclose()
+
+    with pytest.raises(InvalidRequestError) as caught:
+        run(main())
+    assert caught.value.status == 400 and caught.value.failed_generation is not None

@@ -207,6 +207,9 @@ def test_stream_decoder_frames() -> None:
     error = {
         "error": {"message": "Failed to call a function.", "code": "tool_use_failed", "status_code": 400}
     }
-    with pytest.raises(ResponseError) as caught:
+    with pytest.raises(InvalidRequestError) as caught:  # Groq's failed generation: change the request
         decoder.feed(orjson.dumps(error).decode(), "error")
     assert caught.value.code == "tool_use_failed" and caught.value.status == 400
+    other = {"error": {"message": "overloaded", "code": "server_busy"}}
+    with pytest.raises(ResponseError):
+        decoder.feed(orjson.dumps(other).decode(), "error")

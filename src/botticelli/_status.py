@@ -104,6 +104,8 @@ def _error(
             message = f"{message} {info.retirement_notice()}"
             replacement = info.replacement
         return cls(message, replacement=replacement, **context)
+    if issubclass(cls, InvalidRequestError) and fields.failed_generation is not None:
+        return cls(message, failed_generation=fields.failed_generation, **context)
     return cls(message, **context)
 
 

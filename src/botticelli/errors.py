@@ -214,7 +214,15 @@ class ModelNotFoundError(ModelsError):
 
 
 class InvalidRequestError(ModelsError):
+    """The request was refused as it stands (4xx), or refused before sending. ``failed_generation``:
+    what the model produced when the provider could not turn it into the tool call or JSON asked
+    for (Groq's ``tool_use_failed`` / ``json_validate_failed``), redacted; else ``None``."""
+
     kind = ErrorKind.INVALID_REQUEST
+
+    def __init__(self, message: str, *, failed_generation: str | None = None, **context: object) -> None:
+        super().__init__(message, **context)  # type: ignore[arg-type]
+        self.failed_generation = redact_optional(failed_generation)
 
 
 class APIConnectionError(ModelsError):

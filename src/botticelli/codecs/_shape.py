@@ -97,6 +97,19 @@ def seconds(value: Any) -> float | None:
     return number if math.isfinite(number) and number >= 0 else None
 
 
+def opt_text(value: Any) -> str | None:
+    """Informational text (a failed generation): a string, or other JSON as its text; ``None``
+    when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return None
+
+
 def text(value: Any, where: str) -> str:
     """Message text: a string, null, or a list of text parts (joined); anything else is
     ``Malformed``, since coercing it would change the answer."""

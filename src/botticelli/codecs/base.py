@@ -31,6 +31,7 @@ class ErrorFields:
     limit_kind: str | None = None  # "rpm" | "rpd" | "tpm" | "tpd", where it can be told
     limit_value: int | None = None
     daily: bool = False
+    failed_generation: str | None = None  # the model's output the provider could not use
 
 
 class StreamDecoder(Protocol):

@@ -33,6 +33,9 @@ from ..types import (
 from . import _shape
 from .base import ErrorFields, Framing
 
+#: Error codes meaning "the model's output could not be used"; they carry ``failed_generation``.
+_FAILED_GENERATION_CODES = frozenset({"tool_use_failed", "json_validate_failed"})
+
 #: The format's words for why a choice ended, beyond the neutral ones it shares.
 FINISH_REASONS = {"function_call": FinishReason.TOOL_CALLS}
 
@@ -315,15 +318,22 @@ class ChatStreamDecoder:
             error = {}
         message = _shape.label(error.get("message")) or "An error occurred during streaming"
         status = error.get("status_code")
-        return ResponseError(
-            f"the stream failed: {message}",
-            provider=self.provider,
-            model=self.model,
-            status=status if isinstance(status, int) and not isinstance(status, bool) else None,
-            code=_shape.label(error.get("code")),
-            request_id=self.request_id,
-            body=payload,
-        )
+        status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        code = _shape.label(error.get("code"))
+        context: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "status": status,
+            "code": code,
+            "request_id": self.request_id,
+            "body": payload,
+        }
+        failed = _shape.opt_text(error.get("failed_generation"))
+        if failed is not None or code in _FAILED_GENERATION_CODES:
+            # The model's output could not become the tool call or JSON asked for: the request
+            # (prompt, schema) is what to change, as with the same error before the stream.
+            return InvalidRequestError(f"the stream failed: {message}", failed_generation=failed, **context)
+        return ResponseError(f"the stream failed: {message}", **context)
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -342,6 +352,7 @@ def _error_fields(status: int, data: Any) -> ErrorFields:
         code=_shape.label(error.get("code")),
         type=_shape.label(error.get("type")),
         param=_shape.label(error.get("param")),
+        failed_generation=_shape.opt_text(error.get("failed_generation")),
     )
 
 
