@@ -135,7 +135,9 @@ def test_messages_are_in_the_key() -> None:
 
 def test_bytes_inputs_are_hashed_not_embedded() -> None:
     def with_image(data: bytes) -> GenerateRequest:
-        message = Message(Role.USER, (Input.text("What is this?"), Input.image(data=data)))
+        message = Message(
+            Role.USER, (Input.text("What is this?"), Input.image(data=data, mime_type="image/png"))
+        )
         return GenerateRequest([message], temperature=0)
 
     image = b"\x89PNG" + b"\x01" * 5000

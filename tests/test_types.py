@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from botticelli import GenerateRequest, Input, Message, Role
@@ -91,3 +93,38 @@ def test_every_public_name_resolves() -> None:
     for name in botticelli.__all__:
         assert getattr(botticelli, name) is not None, name
     assert sorted(botticelli.__all__) == sorted([*botticelli._EXPORTS, "driver", "__version__"])
+
+
+# ---- images from a URL, a path or bytes -------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 16
+GIF = b"GIF89a" + b"\x00" * 16
+WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 8
+
+
+@pytest.mark.parametrize(
+    ("data", "mime"), [(PNG, "image/png"), (JPEG, "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp")]
+)
+def test_image_bytes_and_files_get_their_type(tmp_path: Any, data: bytes, mime: str) -> None:
+    import base64
+
+    from_bytes = Input.image(data)
+    assert from_bytes.mime_type == mime and from_bytes.data_url() == (
+        f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    )
+    path = tmp_path / "picture.bin"  # the extension says nothing: the bytes decide
+    path.write_bytes(data)
+    assert Input.image(path).mime_type == mime and Input.image(str(path)).data == data
+
+
+def test_image_urls_stay_urls_and_unknown_bytes_need_a_type(tmp_path: Any) -> None:
+    assert Input.image("https://x/cat.png").url == "https://x/cat.png"
+    assert Input.image("data:image/png;base64,AAAA").url == "data:image/png;base64,AAAA"
+    with pytest.raises(ValueError, match="mime_type"):
+        Input.image(b"not an image")
+    assert Input.image(b"raw", mime_type="image/avif").mime_type == "image/avif"
+    with pytest.raises(ValueError, match="cannot read"):
+        Input.image(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="exactly one"):
+        Input.image()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import enum
 import math
+import mimetypes
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -65,9 +67,33 @@ class Input:
         return Input("text", text_value=text)
 
     @staticmethod
-    def image(url: str | None = None, *, data: bytes | None = None, mime_type: str = "image/png") -> Input:
+    def image(
+        source: str | os.PathLike[str] | bytes | None = None,
+        *,
+        data: bytes | None = None,
+        mime_type: str | None = None,
+    ) -> Input:
+        """An image from a URL (``https://...`` or ``data:...``), a file path or bytes; sent as
+        a base64 ``data:`` URL with its MIME type (read from the bytes, else the file name)."""
+        url: str | None = None
+        if isinstance(source, bytes):
+            data, source = source, None
+        if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
+            url = source
+        elif source is not None:
+            path = os.fspath(source)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                raise ValueError(f"Input.image: cannot read {path!r} ({exc.strerror or exc})") from None
+            mime_type = mime_type or _image_type(data) or mimetypes.guess_type(path)[0]
         _one_source("Input.image", url, data)
-        return Input("image", url=url, data=data, mime_type=mime_type)
+        if data is not None:
+            mime_type = mime_type or _image_type(data)
+            if mime_type is None:
+                raise ValueError("Input.image: the bytes are not PNG, JPEG, GIF or WebP; pass mime_type=")
+        return Input("image", url=url, data=data, mime_type=mime_type or "image/png")
 
     @staticmethod
     def audio(data: bytes | None = None, *, url: str | None = None, mime_type: str = "audio/wav") -> Input:
@@ -96,6 +122,19 @@ class Input:
         if self.kind == "text":
             return self.text_value or ""
         return f"<{self.kind} {self.mime_type}>"
+
+
+def _image_type(data: bytes) -> str | None:
+    """The MIME type of image bytes, from their signature."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _one_source(what: str, url: str | None, data: bytes | None) -> None:
