@@ -448,3 +448,43 @@ def test_a_failed_generation_mid_stream_is_an_invalid_request_too(server: Hostil
     with pytest.raises(InvalidRequestError) as caught:
         run(main())
     assert caught.value.status == 400 and caught.value.failed_generation is not None
+
+
+# ---- reasoning and service tier: typed, checked against the model's profile ------------------
+
+
+def test_reasoning_fields_are_checked_and_sent(server: HostileServer) -> None:
+    gpt_oss = GroqDriver("openai/gpt-oss-20b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    for bad, needle in [
+        ({"reasoning_effort": "none"}, "it takes low, medium, high"),
+        ({"reasoning_format": "parsed"}, "use include_reasoning"),
+    ]:
+        with pytest.raises(InvalidRequestError, match=needle):
+            gpt_oss.check(GenerateRequest.prompt("Think.", **bad))
+    request = GenerateRequest.prompt(
+        "Think.", reasoning_effort="high", include_reasoning=True, service_tier="flex"
+    )
+    run(generate_once(gpt_oss, request))
+    body = orjson.loads(server.requests[-1].body)
+    assert (body["reasoning_effort"], body["include_reasoning"], body["service_tier"]) == (
+        "high",
+        True,
+        "flex",
+    )
+    qwen = GroqDriver("qwen/qwen3.8-27b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    qwen.check(GenerateRequest.prompt("Think.", reasoning_effort="none", reasoning_format="parsed"))
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"reasoning_format": "visible"}, "reasoning_format"),
+        ({"service_tier": "fast"}, "service_tier"),
+        ({"include_reasoning": "yes"}, "include_reasoning"),
+        ({"reasoning_effort": ""}, "reasoning_effort"),
+        ({"include_reasoning": True, "reasoning_format": "parsed"}, "include_reasoning"),
+    ],
+)
+def test_reasoning_fields_are_validated_at_construction(params: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{field}:"):
+        GenerateRequest((Message.user("x"),), **params)

@@ -207,6 +207,10 @@ class Tool:
 
 
 ToolChoiceMode = Literal["auto", "none", "required", "tool"]
+ReasoningFormat = Literal["hidden", "raw", "parsed"]
+ServiceTier = Literal["auto", "on_demand", "flex", "performance"]
+REASONING_FORMATS: tuple[str, ...] = ("hidden", "raw", "parsed")
+SERVICE_TIERS: tuple[str, ...] = ("auto", "on_demand", "flex", "performance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +374,16 @@ class GenerateRequest:
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    #: How hard a reasoning model thinks (``"low"``, ``"medium"``, ``"high"``; which values a
+    #: model takes is its catalog profile's ``reasoning_efforts``).
+    reasoning_effort: str | None = None
+    #: Groq's form of the reasoning: ``"hidden"``, ``"raw"`` (in the text) or ``"parsed"`` (apart).
+    reasoning_format: ReasoningFormat | None = None
+    #: Groq's switch for the reasoning of models that take no ``reasoning_format`` (gpt-oss).
+    include_reasoning: bool | None = None
+    #: Groq's tier: ``"auto"``, ``"on_demand"``, ``"flex"`` (fails fast with 498 when full) or
+    #: ``"performance"``.
+    service_tier: ServiceTier | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -423,6 +437,19 @@ class GenerateRequest:
             raise ValueError(f"parallel_tool_calls: must be a bool, got {self.parallel_tool_calls!r}")
         if self.response_format is not None and not isinstance(self.response_format, ResponseFormat):
             raise ValueError("response_format: expected a ResponseFormat (ResponseFormat.json() ...)")
+        if self.reasoning_effort is not None and (
+            not isinstance(self.reasoning_effort, str) or not self.reasoning_effort
+        ):
+            raise ValueError(f"reasoning_effort: expected a non-empty string, got {self.reasoning_effort!r}")
+        _check_choice("reasoning_format", self.reasoning_format, REASONING_FORMATS)
+        _check_choice("service_tier", self.service_tier, SERVICE_TIERS)
+        if self.include_reasoning is not None and not isinstance(self.include_reasoning, bool):
+            raise ValueError(f"include_reasoning: must be a bool, got {self.include_reasoning!r}")
+        if self.include_reasoning is not None and self.reasoning_format is not None:
+            raise ValueError(
+                "include_reasoning: cannot be combined with reasoning_format (they are mutually "
+                "exclusive); use one"
+            )
 
     @staticmethod
     def builder() -> GenerateRequestBuilder:
@@ -434,6 +461,11 @@ class GenerateRequest:
         messages = [Message.system(system)] if system else []
         messages.append(Message.user(text))
         return GenerateRequest(tuple(messages), **params)
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
 
 
 def _check_range(name: str, value: float | None, low: float, high: float) -> None:

@@ -108,6 +108,10 @@ def request_document(request: GenerateRequest) -> bytes:
         document["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:
         document["response_format"] = _format(request.response_format)
+    for name in ("reasoning_effort", "reasoning_format", "include_reasoning", "service_tier"):
+        value = getattr(request, name)
+        if value is not None:  # only when set: a request without them keeps its old key
+            document[name] = value
     return orjson.dumps(document, default=_default, option=_OPTIONS)
 
 

@@ -412,6 +412,14 @@ class OpenAIChat:
                 body["response_format"] = {"type": "json_schema", "json_schema": schema}
             else:
                 body["response_format"] = {"type": response_format.type}
+        if request.reasoning_effort is not None:
+            body["reasoning_effort"] = request.reasoning_effort
+        if request.reasoning_format is not None:
+            body["reasoning_format"] = request.reasoning_format
+        if request.include_reasoning is not None:
+            body["include_reasoning"] = request.include_reasoning
+        if request.service_tier is not None:
+            body["service_tier"] = request.service_tier
         if stream:
             body["stream"] = True
             if self.stream_usage_option:

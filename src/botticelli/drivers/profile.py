@@ -43,6 +43,19 @@ def check_capabilities(
                 f"response_format {fmt.type!r}{' (strict)' if fmt.strict else ''} is not supported by "
                 f"{who} (its profile has no {feature.replace('_', ' ')} mode)"
             )
+    effort = request.reasoning_effort
+    if effort is not None and not (granted("reasoning") and caps.accepts_effort(effort)):
+        allowed = ", ".join(caps.reasoning_efforts or ()) if caps.reasoning else ""
+        raise refuse(
+            f"reasoning_effort {effort!r} is not accepted by {who}"
+            + (f" (it takes {allowed})" if allowed else " (it does not reason)")
+        )
+    if request.reasoning_format is not None and not granted("reasoning_format"):
+        hint = "; use include_reasoning" if caps.include_reasoning else ""
+        raise refuse(f"reasoning_format is not accepted by {who}{hint}")
+    if request.include_reasoning is not None and not granted("include_reasoning"):
+        hint = "; use reasoning_format" if caps.reasoning_format else ""
+        raise refuse(f"include_reasoning is not accepted by {who}{hint}")
     for name in PARAMETERS:
         if getattr(request, name) is not None and caps.rejects(name):
             raise refuse(f"{name} is not accepted by {who}")
