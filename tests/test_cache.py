@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from botticelli import GenerateRequest, GroqDriver, ResponseError, ServerError, StreamChunk
+from botticelli import (
+    GenerateRequest,
+    GroqDriver,
+    InvalidRequestError,
+    ResponseError,
+    ServerError,
+    StreamChunk,
+)
 from botticelli.cache import CacheBackend, CachedDriver, CachedResponse, CachedStream, RedisCache, SQLiteCache
 from botticelli.emulator import Emulator, Fault
 from botticelli.types import FinishReason
@@ -132,7 +139,7 @@ async def test_stream_replays_the_same_chunks(driver: CachedDriver, emulator: Em
     assert final.raw_finish_reason == live_final.raw_finish_reason is not None
     assert isinstance(final.finish_reason, FinishReason)
     assert final.latency is not None and final.time_to_first_token is not None
-    assert live_final.latency is not None and final.latency < live_final.latency
+    assert live_final.latency is not None  # (a replay is faster, but that is for bench/, not a test)
     assert live_stream.response is not None and replay_stream.response is not None
     assert replay_stream.response.text == live_stream.response.text
     # a stored stream answers generate() too, and the other way round
@@ -158,7 +165,7 @@ async def test_errors_are_not_cached(emulator: Emulator, store: CacheBackend) ->
     with pytest.raises(ServerError):
         await driver.generate(prompt())
     emulator.inject(Fault("stream_error", after_chunks=2, count=1))
-    with pytest.raises(ResponseError):
+    with pytest.raises(InvalidRequestError):  # Groq's tool_use_failed, mid-stream
         await read(driver.generate_stream(prompt()))
     emulator.inject(Fault("truncate", after_chunks=2, count=1))
     with pytest.raises(ResponseError):

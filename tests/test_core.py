@@ -488,3 +488,28 @@ def test_reasoning_fields_are_checked_and_sent(server: HostileServer) -> None:
 def test_reasoning_fields_are_validated_at_construction(params: dict[str, Any], field: str) -> None:
     with pytest.raises(ValueError, match=rf"^{field}:"):
         GenerateRequest((Message.user("x"),), **params)
+
+
+# ---- Groq's built-in tools --------------------------------------------------------------------
+
+
+def test_builtin_tools_are_requested_and_their_runs_typed(server: HostileServer) -> None:
+    from botticelli import ExecutedTool
+
+    body = completion("Rome is sunny.")
+    body["choices"][0]["message"]["executed_tools"] = [  # type: ignore[index]
+        {"index": 0, "type": "browser_search", "arguments": '{"query": "rome weather"}', "output": "sunny"},
+        {"type": 7},  # informative only: an odd entry is dropped, the answer kept
+    ]
+    server.script(lambda r: response(200, body))
+    driver = GroqDriver("openai/gpt-oss-20b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    request = GenerateRequest((Message.user("Weather in Rome?"),), tools=(Tool.builtin("browser_search"),))
+    result = run(generate_once(driver, request))
+    assert orjson.loads(server.requests[-1].body)["tools"] == [{"type": "browser_search"}]
+    assert result.text == "Rome is sunny."
+    assert result.executed_tools == [
+        ExecutedTool("browser_search", '{"query": "rome weather"}', "sunny", 0, None)
+    ]
+    guard = GroqDriver("qwen/qwen3.8-27b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
+    with pytest.raises(InvalidRequestError, match="built-in tool 'browser_search' is not offered"):
+        guard.check(request)

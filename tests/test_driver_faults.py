@@ -205,11 +205,12 @@ async def test_html_403(emulator: Emulator, api_key: str) -> None:
 async def test_error_in_the_middle_of_a_stream(emulator: Emulator, api_key: str) -> None:
     emulator.inject(Fault("stream_error", after_chunks=2, count=1))
     texts: list[str] = []
-    with pytest.raises(ResponseError) as caught:
+    with pytest.raises(InvalidRequestError) as caught:  # Groq's failed generation: the request to change
         async for chunk in groq(emulator, api_key).generate_stream(REQUEST):
             texts.append(chunk.text)
     assert len(texts) == 2 and all(texts)
     assert caught.value.code == "tool_use_failed" and caught.value.request_id
+    assert caught.value.failed_generation
 
 
 async def test_stream_cut_before_done(emulator: Emulator, api_key: str) -> None:

@@ -31,6 +31,7 @@ _EXPORTS = {
     "ToolChoice": "types",
     "ResponseFormat": "types",
     "FinishReason": "types",
+    "ExecutedTool": "types",
     "Timeout": "config",
     "Driver": "drivers.base",
     "ResponseStream": "drivers.base",
@@ -75,6 +76,7 @@ __all__ = [
     "ConfigurationError",
     "Driver",
     "ErrorKind",
+    "ExecutedTool",
     "FinishReason",
     "GenerateRequest",
     "GenerateResponse",
@@ -170,6 +172,7 @@ if TYPE_CHECKING:
     )
     from .tools import ToolRun, run_tools
     from .types import (
+        ExecutedTool,
         FinishReason,
         GenerateRequest,
         GenerateResponse,

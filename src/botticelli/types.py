@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "ExecutedTool",
     "FinishReason",
     "GenerateRequest",
     "GenerateRequestBuilder",
@@ -167,6 +168,14 @@ class Tool:
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    #: ``"function"``: ours to run; ``"builtin"``: a tool the provider runs itself (Groq's
+    #: ``browser_search``, ``code_interpreter`` on gpt-oss), see ``Tool.builtin``.
+    kind: Literal["function", "builtin"] = "function"
+
+    @staticmethod
+    def builtin(name: str) -> Tool:
+        """A tool the provider runs server-side; its runs come back in ``executed_tools``."""
+        return Tool(name, kind="builtin")
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -273,6 +282,17 @@ class ResponseFormat:
         schema: Mapping[str, Any], *, name: str = "response", strict: bool | None = None
     ) -> ResponseFormat:
         return ResponseFormat("json_schema", schema=schema, name=name, strict=strict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedTool:
+    """A built-in tool the provider ran while answering (Groq's ``executed_tools``)."""
+
+    type: str  # e.g. "browser_search", "code_interpreter"
+    arguments: str = ""  # JSON text
+    output: str | None = None
+    index: int = 0
+    results: Any = None  # the provider's structured results (search hits, code output), as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -650,6 +670,7 @@ class GenerateResponse:
     latency: float = 0.0  # seconds, measured by the client from send to parsed response
     time_to_first_token: float | None = None  # streams only
     raw_finish_reason: str | None = None  # the provider's own word for finish_reason
+    executed_tools: list[ExecutedTool] = field(default_factory=list)  # built-in tools the server ran
 
     @property
     def text(self) -> str:

@@ -81,6 +81,8 @@ def _float(value: float | None) -> float | None:
 
 
 def _tool(tool: Tool) -> list[Any]:
+    if tool.kind != "function":
+        return [tool.name, tool.description, dict(tool.parameters), tool.strict, tool.kind]
     return [tool.name, tool.description, dict(tool.parameters), tool.strict]
 
 

@@ -15,6 +15,7 @@ import orjson
 
 from ..errors import InvalidRequestError, ModelsError, ResponseError, redact, redact_optional
 from ..types import (
+    ExecutedTool,
     FinishReason,
     GenerateRequest,
     GenerateResponse,
@@ -80,6 +81,8 @@ def encode_message(message: Message, provider: str = "", model: str = "") -> dic
 
 
 def _tool(tool: Tool) -> dict[str, Any]:
+    if tool.kind == "builtin":
+        return {"type": tool.name}
     function: dict[str, Any] = {"name": tool.name, "parameters": dict(tool.parameters)}
     if tool.description:
         function["description"] = tool.description
@@ -138,6 +141,27 @@ def _tool_calls(raw: Any, where: str) -> list[ToolCall]:
     return calls
 
 
+def _executed_tools(raw: Any) -> list[ExecutedTool]:
+    """Groq's ``message.executed_tools``: informative, so odd entries are dropped, not fatal."""
+    if not isinstance(raw, list):
+        return []
+    found = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            continue
+        results = {k: item[k] for k in ("browser_results", "code_results", "search_results") if item.get(k)}
+        found.append(
+            ExecutedTool(
+                type=item["type"],
+                arguments=_shape.opt_text(item.get("arguments")) or "",
+                output=_shape.opt_text(item.get("output")),
+                index=_shape.count(item.get("index")) or i,
+                results=results or None,
+            )
+        )
+    return found
+
+
 def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str) -> GenerateResponse:
     """A chat-completions body as a response; any body of the wrong shape is a ``ResponseError``
     that keeps it. (A 200 whose body is an error object is the driver's to map.)"""
@@ -161,6 +185,7 @@ def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str)
         calls = _tool_calls(message.get("tool_calls"), "choices[0].message.tool_calls")
         outputs.extend(ToolCallOutput(c) for c in calls)
         finish_reason = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
+        executed = _executed_tools(message.get("executed_tools"))
     except _shape.Malformed as exc:
         raise ResponseError(
             f"the server sent a response of the wrong shape: {exc}",
@@ -180,6 +205,7 @@ def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str)
         id=redact_optional(_shape.label(body.get("id"))),
         request_id=request_id,
         usage=_usage(body.get("usage")) or Usage(),
+        executed_tools=executed,
     )
 
 

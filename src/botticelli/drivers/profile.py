@@ -30,6 +30,12 @@ def check_capabilities(
     def refuse(message: str, code: str = "unsupported_parameter") -> InvalidRequestError:
         return InvalidRequestError(message, provider=provider, model=model, code=code)
 
+    for tool in request.tools:
+        if tool.kind == "builtin" and tool.name not in caps.builtin_tools:
+            offered = ", ".join(caps.builtin_tools) or "none"
+            raise refuse(
+                f"the built-in tool {tool.name!r} is not offered by {who} (built-in tools: {offered})"
+            )
     choice = request.tool_choice
     if (request.tools or (choice is not None and choice.mode != "none")) and not granted("tools"):
         raise refuse(f"tools are not supported by {who} (its profile has no tool use)")
