@@ -55,9 +55,29 @@ def _own(schema: Any) -> bool:
     )
 
 
+_adapters: dict[Any, Any] = {}
+
+
 def _adapter(schema: Any) -> Any:
-    """pydantic's ``TypeAdapter`` for ``schema``; ``None`` without pydantic, or for what pydantic
-    refuses and botticelli's own validator takes (``typing.TypedDict`` before Python 3.12)."""
+    """pydantic's ``TypeAdapter`` for ``schema``, built once per schema (building one costs far
+    more than validating with it); ``None`` without pydantic, or for what pydantic refuses and
+    botticelli's own validator takes (``typing.TypedDict`` before Python 3.12)."""
+    if _pydantic() is None:
+        return None
+    try:
+        return _adapters[schema]
+    except (KeyError, TypeError):
+        pass
+    adapter = _new_adapter(schema)
+    try:
+        if len(_adapters) < 1024:
+            _adapters[schema] = adapter
+    except TypeError:  # an unhashable schema: not kept
+        pass
+    return adapter
+
+
+def _new_adapter(schema: Any) -> Any:
     pyd = _pydantic()
     if pyd is None:
         return None

@@ -25,6 +25,7 @@ import sys
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
@@ -794,6 +795,21 @@ def _assistant(response: GenerateResponse, calls: Sequence[ToolCall]) -> Message
     return Message(Role.ASSISTANT, (Input.text(text),) if text else (), tool_calls=tuple(calls))
 
 
+_tools_of: weakref.WeakKeyDictionary[Any, Tool] = weakref.WeakKeyDictionary()
+
+
+def _cached_tool(fn: Any) -> Tool:
+    """``tool_from_function(fn)``, built once per function: a loop run many times with the same
+    tools does not read signatures and docstrings again each time."""
+    try:
+        found = _tools_of.get(fn)
+    except TypeError:  # not weak-referenceable (a builtin, a partial): build it each time
+        return tool_from_function(fn)
+    if found is None:
+        found = _tools_of[fn] = tool_from_function(fn)
+    return found
+
+
 async def run_tools(
     driver: Driver,
     request: GenerateRequest,
@@ -823,7 +839,7 @@ async def run_tools(
         raise TypeError("tools: expected a list of functions or Tool")
     by_name: dict[str, Tool] = {t.name: t for t in request.tools}
     for item in tools:
-        tool = item if isinstance(item, Tool) else tool_from_function(item)
+        tool = item if isinstance(item, Tool) else _cached_tool(item)
         by_name[tool.name] = tool
     names = list(by_name)
     messages = list(request.messages)
