@@ -211,8 +211,9 @@ def _multipart(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
         for name, value in fields
     ]
+    safe_name = _header_value(filename)
     parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_header_value(filename)}"\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
         f"Content-Type: {_header_value(content_type)}\r\n\r\n"
     )
     body = "".join(parts).encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -267,12 +268,20 @@ async def transcribe(
         limited=True,
     )
     request_id = reply.headers.get(driver.codec.request_id_header)
-    context = {"provider": driver.provider_name, "model": model, "request_id": request_id}
     if response_format == "text" and not reply.headers.get("content-type", "").startswith("application/json"):
-        return Transcription(text=reply.content.decode("utf-8", "replace").strip(), request_id=request_id, model=model)
+        return Transcription(
+            text=reply.content.decode("utf-8", "replace").strip(), request_id=request_id, model=model
+        )
     found = driver.parse_json(reply.content, reply.headers, reply.status)
     if not isinstance(found, dict) or not isinstance(found.get("text"), str):
-        raise ResponseError("the transcription answer has no text", status=reply.status, body=found, **context)
+        raise ResponseError(
+            "the transcription answer has no text",
+            provider=driver.provider_name,
+            model=model,
+            status=reply.status,
+            request_id=request_id,
+            body=found,
+        )
     return _transcription(found, request_id, model)
 
 

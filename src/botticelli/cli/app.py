@@ -12,6 +12,7 @@ import click
 from .._version import __version__
 from . import output
 from .ask import ask
+from .audio import speak, transcribe
 from .batch import batch
 from .cache import cache
 from .limits import limits
@@ -37,6 +38,8 @@ def cli(ctx: click.Context) -> None:
       botticelli limits
       botticelli cache stats
       botticelli serve --port 8000
+      botticelli transcribe meeting.m4a
+      botticelli speak "Hello" -o hello.wav
 
     Set GROQ_API_KEY (environment or ./.env) to use Groq; get a key at https://console.groq.com/keys.
     """
@@ -50,6 +53,8 @@ cli.add_command(cache)
 cli.add_command(limits)
 cli.add_command(models)
 cli.add_command(serve)
+cli.add_command(speak)
+cli.add_command(transcribe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _defaults
 from ..codecs.openai_chat import GROQ as GROQ_CODEC
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     import httpx2
 
+    from ..audio import AudioFile, Transcription
     from ..ratelimit import RateLimits
 
 __all__ = ["BotticelliWarning", "GroqDriver"]
@@ -78,3 +79,87 @@ class GroqDriver(HTTPDriver):
 
     def __repr__(self) -> str:
         return f"GroqDriver(model={self.model_name!r}, base_url={self.root_url!r})"
+
+    async def transcribe(
+        self,
+        file: AudioFile,
+        *,
+        model: str = "whisper-large-v3-turbo",
+        language: str | None = None,
+        prompt: str | None = None,
+        response_format: Literal["json", "text", "verbose_json"] = "json",
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[Literal["word", "segment"]] | None = None,
+        translate: bool = False,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> Transcription:
+        """Speech to text (``/audio/transcriptions``; ``translate=True``: into English, via
+        ``/audio/translations``). ``file``: a path, bytes or a binary file object. See
+        ``botticelli.audio.transcribe``."""
+        from .. import audio
+
+        return await audio.transcribe(
+            self,
+            file,
+            model=model,
+            language=language,
+            prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            timestamp_granularities=timestamp_granularities,
+            translate=translate,
+            filename=filename,
+            content_type=content_type,
+        )
+
+    async def translate(
+        self,
+        file: AudioFile,
+        *,
+        model: str = "whisper-large-v3",
+        prompt: str | None = None,
+        response_format: Literal["json", "text", "verbose_json"] = "json",
+        temperature: float | None = None,
+        timestamp_granularities: Sequence[Literal["word", "segment"]] | None = None,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> Transcription:
+        """Speech in any language to English text (``/audio/translations``)."""
+        from .. import audio
+
+        return await audio.translate(
+            self,
+            file,
+            model=model,
+            prompt=prompt,
+            response_format=response_format,
+            temperature=temperature,
+            timestamp_granularities=timestamp_granularities,
+            filename=filename,
+            content_type=content_type,
+        )
+
+    async def speak(
+        self,
+        text: str,
+        *,
+        model: str = "canopylabs/orpheus-v1-english",
+        voice: str | None = None,
+        response_format: Literal["flac", "mp3", "mulaw", "ogg", "wav"] = "wav",
+        speed: float | None = None,
+        sample_rate: int | None = None,
+    ) -> bytes:
+        """Text to speech (``/audio/speech``): the audio file's bytes (wav by default; voice
+        default ``autumn``). See ``botticelli.audio.speak``."""
+        from .. import audio
+
+        return await audio.speak(
+            self,
+            text,
+            model=model,
+            voice=voice,
+            response_format=response_format,
+            speed=speed,
+            sample_rate=sample_rate,
+        )
