@@ -105,7 +105,11 @@ class Emulator:
 
 @contextmanager
 def emulator(
-    *, token_delay: float = 0.0, url: str | None = None, timeout: float = 30.0, reply_tokens: int | None = None
+    *,
+    token_delay: float = 0.0,
+    url: str | None = None,
+    timeout: float = 30.0,
+    reply_tokens: int | None = None,
 ) -> Iterator[Emulator]:
     """The Groq emulator in another process on a free loopback port (or an existing loopback
     server at ``url``), stopped on exit."""

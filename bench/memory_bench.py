@@ -103,7 +103,9 @@ async def many_calls(url: str, total: int, concurrency: int, every: int) -> list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     streams, calls = (200, 20_000) if args.quick else (1000, 100_000)
@@ -122,9 +124,10 @@ def main() -> None:
     )
     first_n, first = samples[0]
     last_n, last = samples[-1]
+    per_call = (last - first) * 1024 * 1024 / (last_n - first_n)
     print(
-        f"{calls} calls at concurrency 16: RSS after {first_n}: {first:.1f} MiB, after {last_n}: {last:.1f} MiB "
-        f"(growth {last - first:+.1f} MiB = {(last - first) * 1024 * 1024 / (last_n - first_n):+.1f} bytes per call)"
+        f"{calls} calls at concurrency 16: RSS after {first_n}: {first:.1f} MiB, after {last_n}: "
+        f"{last:.1f} MiB (growth {last - first:+.1f} MiB = {per_call:+.1f} bytes per call)"
     )
     print("samples: " + ", ".join(f"{n // 1000}k {r:.1f}" for n, r in samples))
 

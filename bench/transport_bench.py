@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from _harness import MODEL, PROMPT, ROOT, TEMPERATURE, api_key, check_local, child_env, emulator
+from _harness import MODEL, PROMPT, ROOT, TEMPERATURE, api_key, check_local, child_env, emulator, rotated
 from run import _version, machine_info
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -53,13 +53,14 @@ class Plan:
     streams10: int
     streams200: int
     reps: int  # whole-process start-up samples per client
+    rounds: int  # fresh workers per cell, the clients' order rotating; the cell is their median
 
     def n(self, kind: str) -> int:
         return {"plain": self.calls, "stream10": self.streams10, "stream200": self.streams200}[kind]
 
 
-FULL = Plan(calls=3000, streams10=1500, streams200=300, reps=10)
-QUICK = Plan(calls=800, streams10=400, streams200=100, reps=4)
+FULL = Plan(calls=3000, streams10=1500, streams200=300, reps=10, rounds=3)
+QUICK = Plan(calls=800, streams10=400, streams200=100, reps=4, rounds=1)
 
 
 # ---- the clients, each importing only its own library ------------------------------------------
@@ -291,7 +292,9 @@ async def _worker(name: str, url: str, kind: str, n: int, concurrency: int) -> d
     return out
 
 
-def spawn(name: str, url: str, kind: str, n: int, concurrency: int, baseline_src: str | None) -> dict[str, Any]:
+def spawn(
+    name: str, url: str, kind: str, n: int, concurrency: int, baseline_src: str | None
+) -> dict[str, Any]:
     env = child_env()
     if name == "baseline":
         assert baseline_src is not None
@@ -351,7 +354,11 @@ def _ratio(value: float, floor: float) -> str:
 def render(results: dict[str, Any], starts: dict[str, list[float]], names: list[str], markdown: bool) -> str:
     out: list[str] = []
     for kind in results:
-        title = {"plain": "non-streaming calls", "stream10": "streams, 10 tokens", "stream200": "streams, 200 tokens"}
+        title = {
+            "plain": "non-streaming calls",
+            "stream10": "streams, 10 tokens",
+            "stream200": "streams, 200 tokens",
+        }
         out.append(f"{title[kind]}: client CPU µs per request | requests/s (÷ raw aiohttp)")
         header = ["concurrency", *(LABELS[n] for n in names)]
         rows = []
@@ -362,7 +369,9 @@ def render(results: dict[str, Any], starts: dict[str, list[float]], names: list[
                 cell = results[kind][c][n]
                 text = f"{cell['cpu_us']:.0f} | {cell['rps']:.0f}"
                 if n != "aiohttp":
-                    text += f" ({_ratio(cell['cpu_us'], floor['cpu_us'])} | {_ratio(cell['rps'], floor['rps'])})"
+                    text += (
+                        f" ({_ratio(cell['cpu_us'], floor['cpu_us'])} | {_ratio(cell['rps'], floor['rps'])})"
+                    )
                 if "ttft_ms" in cell and c == 1:
                     text += f" ttft {cell['ttft_ms']:.2f} ms"
                 row.append(text)
@@ -374,7 +383,11 @@ def render(results: dict[str, Any], starts: dict[str, list[float]], names: list[
     out.append("")
     for check in checks(results, med, names):
         mark = "PASS" if check["pass"] else "FAIL"
-        out.append(f"- **{mark}** {check['target']}: {check['measured']}" if markdown else f"{mark}  {check['target']}: {check['measured']}")
+        out.append(
+            f"- **{mark}** {check['target']}: {check['measured']}"
+            if markdown
+            else f"{mark}  {check['target']}: {check['measured']}"
+        )
     return "\n".join(out)
 
 
@@ -392,68 +405,89 @@ def checks(results: dict[str, Any], med: dict[str, float], names: list[str]) -> 
     plain = results.get("plain", {})
     for c in plain:
         b, a = plain[c]["botticelli"], plain[c]["aiohttp"]
-        found.append({
-            "target": f"plain c={c}: CPU ≤ 1.3× raw aiohttp, throughput ≥ 0.75×",
-            "measured": f"{b['cpu_us']:.0f} vs {a['cpu_us']:.0f} µs = {b['cpu_us'] / a['cpu_us']:.2f}×; "
-            f"{b['rps']:.0f} vs {a['rps']:.0f} req/s = {b['rps'] / a['rps']:.2f}×",
-            "pass": b["cpu_us"] <= 1.3 * a["cpu_us"] and b["rps"] >= 0.75 * a["rps"],
-        })
+        found.append(
+            {
+                "target": f"plain c={c}: CPU ≤ 1.3× raw aiohttp, throughput ≥ 0.75×",
+                "measured": f"{b['cpu_us']:.0f} vs {a['cpu_us']:.0f} µs = {b['cpu_us'] / a['cpu_us']:.2f}×; "
+                f"{b['rps']:.0f} vs {a['rps']:.0f} req/s = {b['rps'] / a['rps']:.2f}×",
+                "pass": b["cpu_us"] <= 1.3 * a["cpu_us"] and b["rps"] >= 0.75 * a["rps"],
+            }
+        )
     if 16 in plain and 512 in plain:
         r16, r512 = plain[16]["botticelli"]["rps"], plain[512]["botticelli"]["rps"]
-        found.append({
-            "target": "plain: throughput does not fall from c=16 to c=512 (within 5 % noise)",
-            "measured": f"{r16:.0f} → {r512:.0f} req/s = {r512 / r16:.2f}×",
-            "pass": r512 >= 0.95 * r16,
-        })
+        found.append(
+            {
+                "target": "plain: throughput does not fall from c=16 to c=512 (within 5 % noise)",
+                "measured": f"{r16:.0f} → {r512:.0f} req/s = {r512 / r16:.2f}×",
+                "pass": r512 >= 0.95 * r16,
+            }
+        )
     for kind in ("stream10", "stream200"):
         for c in results.get(kind, {}):
             b, a = results[kind][c]["botticelli"], results[kind][c]["aiohttp"]
-            found.append({
-                "target": f"{kind} c={c}: CPU ≤ 1.3× raw aiohttp",
-                "measured": f"{b['cpu_us']:.0f} vs {a['cpu_us']:.0f} µs = {b['cpu_us'] / a['cpu_us']:.2f}×",
-                "pass": b["cpu_us"] <= 1.3 * a["cpu_us"],
-            })
+            found.append(
+                {
+                    "target": f"{kind} c={c}: CPU ≤ 1.3× raw aiohttp",
+                    "measured": f"{b['cpu_us']:.0f} vs {a['cpu_us']:.0f} µs "
+                    f"= {b['cpu_us'] / a['cpu_us']:.2f}×",
+                    "pass": b["cpu_us"] <= 1.3 * a["cpu_us"],
+                }
+            )
     if "baseline" in names:
         for kind in (k for k in ("stream10", "stream200") if 1 in results.get(k, {})):
             b, t = results[kind][1]["botticelli"]["ttft_ms"], results[kind][1]["baseline"]["ttft_ms"]
-            found.append({
-                "target": f"{kind} c=1: time to first token ≤ the baseline's (today's)",
-                "measured": f"{b:.2f} vs {t:.2f} ms",
-                "pass": b <= t,
-            })
+            found.append(
+                {
+                    "target": f"{kind} c=1: time to first token ≤ the baseline's (today's)",
+                    "measured": f"{b:.2f} vs {t:.2f} ms",
+                    "pass": b <= t,
+                }
+            )
     if "groq" in med:
         b, g = med["botticelli"], med["groq"]
-        found.append({
-            "target": "import botticelli + GroqDriver ≤ 0.5× import groq + AsyncGroq (whole process)",
-            "measured": f"{b:.0f} vs {g:.0f} ms = {b / g:.2f}×",
-            "pass": b <= 0.5 * g,
-        })
+        found.append(
+            {
+                "target": "import botticelli + GroqDriver ≤ 0.5× import groq + AsyncGroq (whole process)",
+                "measured": f"{b:.0f} vs {g:.0f} ms = {b / g:.2f}×",
+                "pass": b <= 0.5 * g,
+            }
+        )
     if "ask baseline" in med:
         b, t = med["ask"], med["ask baseline"]
-        found.append({
-            "target": "one-shot `botticelli ask` (whole process) not slower than the baseline's",
-            "measured": f"{b:.0f} vs {t:.0f} ms",
-            "pass": b <= t * 1.02,
-        })
+        found.append(
+            {
+                "target": "one-shot `botticelli ask` (whole process) not slower than the baseline's",
+                "measured": f"{b:.0f} vs {t:.0f} ms",
+                "pass": b <= t * 1.02,
+            }
+        )
     return found
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", metavar="PATH")
-    parser.add_argument("--baseline-src", metavar="DIR", help="another checkout's src/ for the 'today' column")
+    parser.add_argument(
+        "--baseline-src", metavar="DIR", help="another checkout's src/ for the 'today' column"
+    )
     parser.add_argument("--kinds", default=",".join(KINDS), help="subset of plain,stream10,stream200")
     parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="levels, or a worker's one")
+    parser.add_argument(
+        "--concurrency", default=",".join(map(str, CONCURRENCY)), help="levels, or a worker's one"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        result = asyncio.run(_worker(args.worker, check_local(args.url), args.kind, args.n, int(args.concurrency)))
+        result = asyncio.run(
+            _worker(args.worker, check_local(args.url), args.kind, args.n, int(args.concurrency))
+        )
         sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
         return
     levels = tuple(int(c) for c in args.concurrency.split(","))
@@ -466,14 +500,20 @@ def main(argv: list[str] | None = None) -> None:
     info = machine_info()
     results: dict[str, Any] = {}
     with emulator(reply_tokens=400) as emu:
-        for kind in kinds:
-            results[kind] = {}
-            for c in levels:
-                results[kind][c] = {}
-                for name in names:
-                    sys.stderr.write(f"\r[{time.perf_counter() - started:6.1f}s] {kind} c={c} {name:<14}")
-                    sys.stderr.flush()
-                    results[kind][c][name] = spawn(name, emu.url, kind, plan.n(kind), c, args.baseline_src)
+        rounds: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+        for r in range(plan.rounds):
+            for kind in kinds:
+                for c in levels:
+                    for name in rotated(names, r):
+                        elapsed = time.perf_counter() - started
+                        sys.stderr.write(f"\r[{elapsed:6.1f}s] round {r + 1} {kind} c={c} {name:<14}")
+                        sys.stderr.flush()
+                        cell = spawn(name, emu.url, kind, plan.n(kind), c, args.baseline_src)
+                        rounds.setdefault((kind, c, name), []).append(cell)
+        for (kind, c, name), cells in rounds.items():
+            results.setdefault(kind, {}).setdefault(c, {})[name] = {
+                key: statistics.median(cell[key] for cell in cells) for key in cells[0]
+            }
         sys.stderr.write("\n")
         start_names = ["botticelli", "groq", "ask"]
         if args.baseline_src:
@@ -485,7 +525,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{datetime.date.today()} · {info['python']} · {info['cpu']} · {info['usable_cpus']} usable CPUs · "
         f"load {info['load_average_at_start'][0]:.2f} → {info['load_average_at_end'][0]:.2f} · "
         + ", ".join(f"{k} {x}" for k, x in v.items())
-        + f" · {'quick' if args.quick else 'full'}: {plan.calls} calls, {plan.streams10} / {plan.streams200} streams per cell"
+        + f" · {'quick' if args.quick else 'full'}: {plan.calls} calls, {plan.streams10} / "
+        f"{plan.streams200} streams per cell and round, {plan.rounds} round(s) (median shown)"
         f" · {time.perf_counter() - started:.0f} s\n"
     )
     print(render(results, starts, names, args.markdown))

@@ -372,7 +372,9 @@ class Transport:
         ``limited=False`` bypasses the limiter (file and batch management calls do not count
         against the chat quota); ``max_retries`` overrides the driver's for one call (0 for
         requests that must not be repeated, like creating a paid batch)."""
-        reply, _ = await self._bounded(method, url, content, False, headers, tokens, limited, max_retries, deadline)
+        reply, _ = await self._bounded(
+            method, url, content, False, headers, tokens, limited, max_retries, deadline
+        )
         assert reply is not None
         return reply
 
@@ -388,7 +390,7 @@ class Transport:
         """As ``send``, but a 2xx response comes back open, with its headers: the caller reads
         its body, then must ``release()`` it and (with a limiter) ``limiter.release()`` the
         concurrency slot the stream holds until it ends. Retries happen only before the body."""
-        reply, opened = await self._bounded(method, url, content, True, None, tokens, True, None, deadline)
+        _, opened = await self._bounded(method, url, content, True, None, tokens, True, None, deadline)
         assert opened is not None
         return opened
 

@@ -306,7 +306,9 @@ class HTTPDriver(Driver):
         tokens = limiter.estimate_request(request) if limiter is not None else 0
         loop = asyncio.get_running_loop()
         deadline = transport.deadline()
-        response, headers = await transport.stream("POST", self._stream_url, content=body, tokens=tokens, deadline=deadline)
+        response, headers = await transport.stream(
+            "POST", self._stream_url, content=body, tokens=tokens, deadline=deadline
+        )
         # The response is open and holds a limiter slot: every path from here releases both.
         stall = transport.timeout.stall
         wait_until = min(deadline, loop.time() + stall)  # the first piece: within total and stall

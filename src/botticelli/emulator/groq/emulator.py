@@ -147,7 +147,9 @@ def serve(options: ServeOptions) -> int:
             from ..textgen import FakeBackend
 
             if not isinstance(backend, FakeBackend) or options.reply_tokens < 1:
-                raise ValueError(f"--reply-tokens: needs the fake backend and N >= 1, got {options.reply_tokens}")
+                raise ValueError(
+                    f"--reply-tokens: needs the fake backend and N >= 1, got {options.reply_tokens}"
+                )
             backend.reply_tokens = (options.reply_tokens, options.reply_tokens)
         emulator = Emulator(
             host=options.host,
