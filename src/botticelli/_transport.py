@@ -187,18 +187,26 @@ def connection_error(exc: BaseException, *, provider: str, model: str, during: s
     return APIConnectionError(f"connection failed ({reason})", provider=provider, model=model)
 
 
-async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+async def _close_with_loop(
+    session: aiohttp.ClientSession, when_closed: list[Callable[[], object]]
+) -> AsyncGenerator[None, None]:
     """Started once in the loop that owns ``session``: ``asyncio.run`` (and any runner that calls
     ``loop.shutdown_asyncgens()``) closes live async generators before closing the loop, which
-    closes the pool's connections with it instead of leaving them to the garbage collector."""
+    closes the pool's connections with it instead of leaving them to the garbage collector.
+    ``when_closed`` runs after (the finalizer's ``detach``: nothing is left to close)."""
     try:
         yield
     finally:
-        await session.close()
+        try:
+            await session.close()
+        finally:
+            for callback in when_closed:
+                callback()
 
 
 class Transport:
     __slots__ = (
+        "__weakref__",  # a finalizer closes each loop's session when a dropped driver goes
         "_client_options",
         "_connector",
         "_error_mapper",
@@ -320,9 +328,17 @@ class Transport:
             trust_env=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
         )
-        closer = _close_with_loop(session)
+        when_closed: list[Callable[[], object]] = []
+        closer = _close_with_loop(session, when_closed)
         await closer.__anext__()  # registers it with this loop's shutdown_asyncgens
         self._sessions[loop] = (session, closer)
+        # A driver dropped without aclose() while its loop lives on (the blocking API's loop, a
+        # long-running service): the session is closed on that loop, not left to the garbage
+        # collector. The finalizer holds the session, so it cannot be collected unclosed first;
+        # once the session is closed it lets go.
+        finalizer = weakref.finalize(self, _close_soon, loop, closer)
+        finalizer.atexit = False
+        when_closed.append(finalizer.detach)
         return session
 
     def _proxy_for(self, url: str) -> Any:
@@ -536,6 +552,22 @@ class Transport:
             else:
                 with contextlib.suppress(Exception):
                     await session.close()
+
+
+_closing: set[asyncio.Task[None]] = set()  # closes scheduled by finalizers, kept until done
+
+
+def _close_soon(loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None, None]) -> None:
+    """From any thread: close a session on its own loop, if that loop still runs."""
+
+    def start() -> None:
+        task = loop.create_task(closer.aclose())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(start)
 
 
 def _client_timeout(timeout: Timeout) -> Any:
