@@ -433,3 +433,84 @@ def test_a_known_text_model_refuses_images_and_tools_it_cannot_take(server: Host
     unknown.check(image)  # not in the catalog: the server judges
     unknown.check(tools)
     assert server.requests == []
+
+
+# ---- TLS: the trust store decides ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A self-signed HTTPS server on 127.0.0.1 answering every request with one completion; the
+    URL and the path of its certificate."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    loop = asyncio.new_event_loop()
+    answer = response(200, completion("over tls"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", 0, ssl=context))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{port}", str(cert)
+    finally:
+
+        async def stop() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_tls_is_verified_against_the_trust_store(tls_server: tuple[str, str]) -> None:
+    import ssl
+
+    url, cert = tls_server
+
+    def call(**options: Any) -> Any:
+        return run(generate_once(OpenAICompatibleDriver("m", base_url=url + "/v1", max_retries=0, **options)))
+
+    with pytest.raises(APIConnectionError, match="(?i)certificate"):
+        call()  # self-signed: not in the system store
+    assert call(verify=cert).text == "over tls"  # a CA bundle path
+    assert call(verify=ssl.create_default_context(cafile=cert)).text == "over tls"
+    assert call(verify=False).text == "over tls"

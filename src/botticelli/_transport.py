@@ -48,26 +48,30 @@ _ssl_context: ssl.SSLContext | None = None
 _SUCCESS = frozenset(range(200, 207))
 
 
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context per process (building one costs ~30 ms, and every session would):
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` if set, else the system's store, else certifi's."""
-    global _ssl_context
-    if _ssl_context is None:
-        cafile = os.environ.get("SSL_CERT_FILE") or None
-        capath = os.environ.get("SSL_CERT_DIR") or None
-        if cafile or capath:
-            _ssl_context = ssl.create_default_context(cafile=cafile, capath=capath)
-        else:
-            paths = ssl.get_default_verify_paths()
-            system = (paths.cafile and os.path.isfile(paths.cafile)) or (
-                paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath)
-            )
-            if system:
-                _ssl_context = ssl.create_default_context()
-            else:  # no system store (a slim container, Windows without one): certifi's bundle
-                import certifi
+def _system_store() -> bool:
+    """Whether OpenSSL has a trust store of its own (``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which
+    OpenSSL reads itself, or the system's bundle or directory)."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return True
+    paths = ssl.get_default_verify_paths()
+    return bool(
+        (paths.cafile and os.path.isfile(paths.cafile))
+        or (paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
+    )
 
-                _ssl_context = ssl.create_default_context(cafile=certifi.where())
+
+def _default_ssl() -> ssl.SSLContext | bool:
+    """Verification by default, with one context per process: ``True`` is aiohttp's own
+    verified context (``ssl.create_default_context()``, built once when aiohttp is imported: the
+    system store, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured); where the system has no store
+    (a slim container), one context on certifi's bundle, built on first use (~30 ms)."""
+    global _ssl_context
+    if _system_store():
+        return True
+    if _ssl_context is None:
+        import certifi
+
+        _ssl_context = ssl.create_default_context(cafile=certifi.where())
     return _ssl_context
 
 
@@ -307,9 +311,9 @@ class Transport:
         verify, proxy, trust_env = self._client_options
         connector = self._connector
         if connector is None:
-            ssl_option: ssl.SSLContext | bool = True
+            ssl_option: ssl.SSLContext | bool
             if verify is None or verify is True:
-                ssl_option = _shared_ssl_context() if trust_env else ssl.create_default_context()
+                ssl_option = _default_ssl()
             elif verify is False:
                 ssl_option = False
             else:
