@@ -451,8 +451,24 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         pytest.skip("needs the openssl command to make a certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -509,7 +525,7 @@ def test_tls_is_verified_against_the_trust_store(tls_server: tuple[str, str]) ->
     def call(**options: Any) -> Any:
         return run(generate_once(OpenAICompatibleDriver("m", base_url=url + "/v1", max_retries=0, **options)))
 
-    with pytest.raises(APIConnectionError, match="(?i)certificate"):
+    with pytest.raises(APIConnectionError, match=r"(?i)certificate"):
         call()  # self-signed: not in the system store
     assert call(verify=cert).text == "over tls"  # a CA bundle path
     assert call(verify=ssl.create_default_context(cafile=cert)).text == "over tls"

@@ -308,7 +308,7 @@ class Transport:
 
         if self._timeout is None:
             self._timeout = _client_timeout(self.timeout)
-        verify, proxy, trust_env = self._client_options
+        verify, proxy, _ = self._client_options
         connector = self._connector
         if connector is None:
             ssl_option: ssl.SSLContext | bool
