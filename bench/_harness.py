@@ -89,7 +89,11 @@ class Emulator:
     process: subprocess.Popen[str] | None
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
+            return
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        if self.process.poll() is not None:
             return
         self.process.terminate()
         try:
@@ -101,7 +105,11 @@ class Emulator:
 
 @contextmanager
 def emulator(
-    *, token_delay: float = 0.0, url: str | None = None, timeout: float = 30.0
+    *,
+    token_delay: float = 0.0,
+    url: str | None = None,
+    timeout: float = 30.0,
+    reply_tokens: int | None = None,
 ) -> Iterator[Emulator]:
     """The Groq emulator in another process on a free loopback port (or an existing loopback
     server at ``url``), stopped on exit."""
@@ -110,6 +118,8 @@ def emulator(
         return
     command = [sys.executable, "-m", "botticelli.emulator", "--host", "127.0.0.1", "--port", "0"]
     command += ["--token-delay", repr(token_delay)]
+    if reply_tokens is not None:
+        command += ["--reply-tokens", str(reply_tokens)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env(), cwd=ROOT
     )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import aiohttp
 import orjson
 import pytest
 from hypothesis import given
@@ -35,7 +35,7 @@ from botticelli.providers.groq import GROQ
 from botticelli.providers.openai_compatible import OPENAI_COMPATIBLE
 from botticelli.types import FinishReason, ResponseFormat, Tool, ToolChoice
 
-from .hostile import FAKE_KEY, HostileServer, completion, response
+from .hostile import FAKE_KEY, HostileServer, completion, delta, response, sse, streamed
 
 REQUEST = GenerateRequest.prompt("Hi", max_tokens=16)
 GROQ_KEY = "gsk_" + "c" * 48
@@ -311,28 +311,58 @@ def test_extra_headers_go_on_every_request(server: HostileServer) -> None:
 
 def test_own_client_is_used_and_left_open(server: HostileServer) -> None:
     async def main() -> bool:
-        async with httpx2.AsyncClient(headers={"x-from": "mine"}) as client:
-            driver = generic(server, http_client=client)
+        async with aiohttp.ClientSession(headers={"x-from": "mine", "x-team": "theirs"}) as session:
+            driver = generic(server, http_client=session, headers={"x-team": "ours"})
             await driver.generate(REQUEST)
+            async for _ in driver.generate_stream(REQUEST):
+                pass
             await driver.aclose()
-            assert not client.is_closed  # the caller's to close
-            await client.get(server.base_url + "/v1/models")  # still usable
+            assert not session.closed  # the caller's to close
+            async with session.get(server.base_url + "/v1/models") as reply:  # still usable
+                await reply.read()
             return True
 
+    server.script(
+        lambda r: streamed(sse(delta("hi"))) if b'"stream":true' in r.body else response(200, completion("x"))
+    )
     assert run(main())
-    assert server.requests[0].headers["x-from"] == "mine"
+    first = server.requests[0].headers
+    assert first["x-from"] == "mine" and first["x-team"] == "ours"  # its headers under ours
+    assert first["authorization"] == f"Bearer {FAKE_KEY}"
+    assert server.requests[1].headers["x-from"] == "mine"
 
 
-def test_own_transport_is_used(server: HostileServer) -> None:
+def test_own_connector_is_used_and_closed_with_the_driver(server: HostileServer) -> None:
     sent: list[str] = []
 
-    class Counting(httpx2.AsyncHTTPTransport):
-        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-            sent.append(str(request.url))
-            return await super().handle_async_request(request)
+    class Counting(aiohttp.TCPConnector):
+        async def connect(self, req: Any, *args: Any, **kwargs: Any) -> Any:
+            sent.append(str(req.url))
+            return await super().connect(req, *args, **kwargs)
 
-    run(generate_once(generic(server, http_transport=Counting())))
+    async def main() -> Counting:
+        connector = Counting()
+        driver = generic(server, connector=connector)
+        await driver.generate(REQUEST)
+        await driver.aclose()
+        return connector
+
+    connector = run(main())
     assert sent == [server.base_url + "/v1/chat/completions"]
+    assert connector.closed
+
+
+def test_the_http_library_is_imported_at_the_first_call_only() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, botticelli\n"
+        "d = botticelli.GroqDriver('openai/gpt-oss-20b', api_key='gsk_' + 'x' * 48, plan='unlimited')\n"
+        "print(sorted(m for m in ('aiohttp', 'yarl', 'multidict', 'httpx2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_proxy_from_the_environment_and_from_the_argument(
@@ -364,6 +394,12 @@ def test_bad_client_options_fail_at_construction(tmp_path: Path) -> None:
         OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", proxy="not a url")
     with pytest.raises(ConfigurationError, match="http_client"):
         OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", http_client=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="connector"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", connector=object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="headers"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", headers={"x-bad": "a\r\nb"})
+    with pytest.raises(ConfigurationError, match="headers"):
+        OpenAICompatibleDriver("m", base_url="https://x.invalid/v1", headers={"bad name": "v"})
 
 
 def test_a_ca_bundle_is_accepted(tmp_path: Path) -> None:
@@ -513,3 +549,100 @@ def test_builtin_tools_are_requested_and_their_runs_typed(server: HostileServer)
     guard = GroqDriver("qwen/qwen3.8-27b", api_key=GROQ_KEY, base_url=server.base_url, plan="unlimited")
     with pytest.raises(InvalidRequestError, match="built-in tool 'browser_search' is not offered"):
         guard.check(request)
+
+
+# ---- TLS: the trust store decides ---------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A self-signed HTTPS server on 127.0.0.1 answering every request with one completion; the
+    URL and the path of its certificate."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    loop = asyncio.new_event_loop()
+    answer = response(200, completion("over tls"))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", 0, ssl=context))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{port}", str(cert)
+    finally:
+
+        async def stop() -> None:
+            server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_tls_is_verified_against_the_trust_store(tls_server: tuple[str, str]) -> None:
+    import ssl
+
+    url, cert = tls_server
+
+    def call(**options: Any) -> Any:
+        return run(generate_once(OpenAICompatibleDriver("m", base_url=url + "/v1", max_retries=0, **options)))
+
+    with pytest.raises(APIConnectionError, match=r"(?i)certificate"):
+        call()  # self-signed: not in the system store
+    assert call(verify=cert).text == "over tls"  # a CA bundle path
+    assert call(verify=ssl.create_default_context(cafile=cert)).text == "over tls"
+    assert call(verify=False).text == "over tls"

@@ -98,6 +98,15 @@ def _has_key(text: str) -> bool:
     return FAKE_KEY in text or FAKE_KEY[9:] in text
 
 
+@pytest.fixture(autouse=True)
+def _fresh_limiters() -> Iterator[None]:
+    """Limiters are shared per (provider, URL, key, model): a port the OS hands out again must
+    not bring the limits an earlier test's server reported (a TPM of 6) into this one."""
+    clear_registry()
+    yield
+    clear_registry()
+
+
 def driver(server: HostileServer, **options: Any) -> OpenAICompatibleDriver:
     options.setdefault("max_retries", 0)
     options.setdefault("timeout", FAST)

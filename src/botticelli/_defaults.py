@@ -23,9 +23,10 @@ TOTAL_TIMEOUT = 600.0
 STALL_TIMEOUT = 60.0
 MAX_REDIRECTS = 5
 
-# Connection pool, as the official SDKs size it.
+# Connection pool, as the official SDKs size it: at most this many open to one driver's server
+# per event loop (more concurrent calls wait for one); an idle connection is kept this long.
 MAX_CONNECTIONS = 100
-MAX_KEEPALIVE_CONNECTIONS = 20
+KEEPALIVE_TIMEOUT = 15.0
 
 # Retries: exponential back-off with jitter, honouring retry-after up to a cap.
 MAX_RETRIES = 2

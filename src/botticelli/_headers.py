@@ -30,6 +30,8 @@ MAX_HEADER_SECONDS = 86_400.0 * 7
 MAX_HEADER_COUNT = 10**15
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|h|m|s)")
+#: The forms servers send (``1m26.4s``, ``7.66s``, ``1h0m0s``, ``120ms``): one match, no loop.
+_COMMON_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d*)?)s)?|(\d+(?:\.\d*)?)ms")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -43,12 +45,23 @@ def parse_duration(value: str | None) -> float | None:
         return None
     if len(text) > 64:
         return None
-    try:
-        number = float(text)
-    except (ValueError, OverflowError):
-        pass
-    else:
-        return number if math.isfinite(number) else None
+    if text[-1] in "0123456789.":  # a bare number (a duration ends in its unit)
+        try:
+            number = float(text)
+        except (ValueError, OverflowError):
+            pass
+        else:
+            return number if math.isfinite(number) else None
+    common = _COMMON_DURATION.fullmatch(text)
+    if common is not None:
+        hours, minutes, secs, millis = common.groups()
+        if millis is not None:
+            return float(millis) * 1e-3
+        return (
+            (float(hours) * 3600.0 if hours else 0.0)
+            + (float(minutes) * 60.0 if minutes else 0.0)
+            + (float(secs) if secs else 0.0)
+        )
     total, pos = 0.0, 0
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
@@ -91,7 +104,7 @@ def _finite(value: object) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = float(value.strip() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # float() itself skips surrounding blanks
     except (ValueError, OverflowError, TypeError):
         return None
     return number if math.isfinite(number) else None

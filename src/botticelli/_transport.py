@@ -1,6 +1,10 @@
-"""Transport: one pooled async HTTP client per driver (per event loop), the retry loop, and the
+"""Transport: one pooled aiohttp session per driver (per event loop), the retry loop, and the
 mapping of transport failures to typed errors. Knows nothing of wire formats: the codec's error
-mapper is handed in."""
+mapper is handed in.
+
+aiohttp is imported at the first call (``Transport._session``), never at ``import botticelli``
+nor when a driver is built: a script that only builds a driver, or fails before its first call,
+never pays for it."""
 
 from __future__ import annotations
 
@@ -12,9 +16,8 @@ import ssl
 import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import httpx2
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import _defaults
 from ._retry import retry_delay, should_retry
@@ -31,6 +34,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from .ratelimit.limiter import Limiter
 
     ErrorMapper = Callable[[int, Mapping[str, str], bytes], ModelsError]
@@ -43,17 +48,36 @@ _ssl_context: ssl.SSLContext | None = None
 _SUCCESS = frozenset(range(200, 207))
 
 
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context per process: building one costs ~30 ms, and every client would."""
+def _system_store() -> bool:
+    """Whether OpenSSL has a trust store of its own (``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which
+    OpenSSL reads itself, or the system's bundle or directory)."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return True
+    paths = ssl.get_default_verify_paths()
+    return bool(
+        (paths.cafile and os.path.isfile(paths.cafile))
+        or (paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
+    )
+
+
+def _default_ssl() -> ssl.SSLContext | bool:
+    """Verification by default, with one context per process: ``True`` is aiohttp's own
+    verified context (``ssl.create_default_context()``, built once when aiohttp is imported: the
+    system store, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured); where the system has no store
+    (a slim container), one context on certifi's bundle, built on first use (~30 ms)."""
     global _ssl_context
+    if _system_store():
+        return True
     if _ssl_context is None:
-        _ssl_context = httpx2.create_ssl_context()
+        import certifi
+
+        _ssl_context = ssl.create_default_context(cafile=certifi.where())
     return _ssl_context
 
 
 class _RedactingFilter(logging.Filter):
-    """httpcore2 logs response headers at DEBUG, and a server may echo the key into one: every
-    record of the HTTP libraries' loggers is scrubbed before any handler sees it."""
+    """aiohttp logs at DEBUG, and a server may echo the key into what it logs: every record of
+    the HTTP library's loggers is scrubbed before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -65,14 +89,7 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-_HTTP_LOGGERS = (
-    "httpx2",
-    "httpcore2.connection",
-    "httpcore2.http11",
-    "httpcore2.http2",
-    "httpcore2.proxy",
-    "httpcore2.socks",
-)
+_HTTP_LOGGERS = ("aiohttp", "aiohttp.client", "aiohttp.internal")
 _redacting_filter = _RedactingFilter()
 for _name in _HTTP_LOGGERS:
     logging.getLogger(_name).addFilter(_redacting_filter)
@@ -87,10 +104,10 @@ class Reply:
     content: bytes
 
 
-def header_dict(response: httpx2.Response) -> dict[str, str]:
-    """Response headers as a plain dict (names arrive lower-cased): one pass, then O(1) lookups,
-    where each ``httpx2.Headers`` lookup scans the whole list."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers.raw}
+def header_dict(response: aiohttp.ClientResponse) -> dict[str, str]:
+    """Response headers as a plain dict with lower-case names, one pass over the raw pairs (a
+    repeated header: the last one wins)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.raw_headers}
 
 
 def check_api_key(api_key: str | None) -> str | None:
@@ -118,27 +135,54 @@ def check_base_url(url: object) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ConfigurationError(f"base_url: expected http(s)://host[:port][/path], got {url!r}")
     try:
-        parsed = httpx2.URL(url)
+        parsed = urlsplit(url)
+        host = parsed.hostname
         port = parsed.port
-    except (httpx2.InvalidURL, ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise ConfigurationError(f"base_url: {url!r} is not a valid URL ({exc})") from None
-    if not parsed.host:
+    if not host:
         raise ConfigurationError(f"base_url: {url!r} has no host")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(f"base_url: {url!r} is not a valid URL (a space or control character)")
     if port is not None and not 0 < port < 65536:
         raise ConfigurationError(f"base_url: port {port} in {url!r} is outside 1-65535")
     return url.rstrip("/")
+
+
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names lower-cased and checked now (RFC 9110 tokens; values latin-1 without CR, LF
+    or NUL), so a header HTTP cannot carry fails at construction, not on the first call."""
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str) or not name or not set(name) <= _TOKEN:
+            raise ConfigurationError(f"headers: cannot be sent in HTTP (the name {name!r})")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigurationError(f"headers: cannot be sent in HTTP (the value of {name!r})") from None
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise ConfigurationError(f"headers: cannot be sent in HTTP (the value of {name!r})")
+        checked[name.lower()] = value
+    return checked
 
 
 def connection_error(exc: BaseException, *, provider: str, model: str, during: str = "") -> ModelsError:
     """Any failure below HTTP (or an HTTP library's own exception) as one typed error; the one
     place transport exceptions are mapped, for requests and for streams alike."""
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if isinstance(exc, httpx2.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError family included
         message = f"timed out {during}" if during else "request timed out"
         return APITimeoutError(f"{message} ({type(exc).__name__})", provider=provider, model=model)
-    if isinstance(exc, httpx2.DecodingError):
+    kind = type(exc).__name__
+    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
+    if kind == "ClientPayloadError" and (
+        cause == "ContentEncodingError" or "content-encoding" in str(exc).lower()
+    ):
         return ResponseError(f"the body could not be decoded ({reason})", provider=provider, model=model)
-    if isinstance(exc, httpx2.TooManyRedirects):
+    if kind == "TooManyRedirects":
         return ResponseError(f"the server redirected in a loop ({reason})", provider=provider, model=model)
     if during:
         return APIConnectionError(
@@ -147,27 +191,37 @@ def connection_error(exc: BaseException, *, provider: str, model: str, during: s
     return APIConnectionError(f"connection failed ({reason})", provider=provider, model=model)
 
 
-async def _close_with_loop(client: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
-    """Started once in the loop that owns ``client``: ``asyncio.run`` (and any runner that calls
+async def _close_with_loop(
+    session: aiohttp.ClientSession, when_closed: list[Callable[[], object]]
+) -> AsyncGenerator[None, None]:
+    """Started once in the loop that owns ``session``: ``asyncio.run`` (and any runner that calls
     ``loop.shutdown_asyncgens()``) closes live async generators before closing the loop, which
-    closes the pool's connections with it instead of leaving them to the garbage collector."""
+    closes the pool's connections with it instead of leaving them to the garbage collector.
+    ``when_closed`` runs after (the finalizer's ``detach``: nothing is left to close)."""
     try:
         yield
     finally:
-        await client.aclose()
+        try:
+            await session.close()
+        finally:
+            for callback in when_closed:
+                callback()
 
 
 class Transport:
     __slots__ = (
+        "__weakref__",  # a finalizer closes each loop's session when a dropped driver goes
         "_client_options",
-        "_clients",
+        "_connector",
         "_error_mapper",
-        "_extensions",
-        "_given_client",
+        "_given_session",
         "_headers",
         "_no_retry",
+        "_proxies",
+        "_request_headers",
         "_request_id_header",
-        "_urls",
+        "_sessions",
+        "_timeout",
         "limiter",
         "max_retries",
         "model",
@@ -190,19 +244,21 @@ class Transport:
         verify: bool | str | ssl.SSLContext | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        client: httpx2.AsyncClient | None = None,
-        transport: httpx2.AsyncBaseTransport | None = None,
+        client: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
-        if client is not None and not isinstance(client, httpx2.AsyncClient):
+        if client is not None and not _is_instance(client, "ClientSession"):
             raise ConfigurationError(
-                f"http_client: expected an httpx2.AsyncClient, got {type(client).__name__}"
+                f"http_client: expected an aiohttp.ClientSession, got {type(client).__name__}"
             )
-        if client is not None and (transport is not None or proxy is not None or verify is not None):
+        if connector is not None and not _is_instance(connector, "BaseConnector"):
             raise ConfigurationError(
-                "http_client: give either your own client or verify/proxy/http_transport"
+                f"connector: expected an aiohttp.BaseConnector, got {type(connector).__name__}"
             )
+        if client is not None and (connector is not None or proxy is not None or verify is not None):
+            raise ConfigurationError("http_client: give either your own session or verify/proxy/connector")
         if proxy is not None:
             check_base_url(proxy)  # the same rules; a bad proxy fails here, not on the first call
         if isinstance(verify, str):  # a CA bundle: loaded now, so a bad path fails here
@@ -214,68 +270,97 @@ class Transport:
                 )
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigurationError(f"verify: cannot load the CA bundle {verify!r} ({exc})") from None
-        self._given_client = client
-        self._client_options = (verify, proxy, trust_env, transport)
+        self._given_session = client
+        self._connector = connector
+        self._client_options = (verify, proxy, trust_env)
         self._no_retry = no_retry
         self._request_id_header = request_id_header
-        # Built once: per request we only wrap them in an httpx2.Request (no header merging).
-        try:
-            self._headers = httpx2.Headers(headers)
-        except (UnicodeError, ValueError, TypeError) as exc:
-            raise ConfigurationError(f"headers: cannot be sent in HTTP ({type(exc).__name__})") from None
-        if client is not None:  # its own headers (auth of a gateway, tracing) go too; ours win
-            merged = client.headers.copy()
-            merged.update(self._headers)
-            self._headers = merged
-        self._extensions = {
-            "timeout": {
-                "connect": timeout.connect,
-                "read": timeout.read,
-                "write": timeout.write,
-                "pool": timeout.pool,
-            }
-        }
+        # Checked once: our own sessions carry them as their default headers (aiohttp copies
+        # them into each request); a given session gets them per request, over its own.
+        self._headers = check_headers(headers)
+        self._request_headers: dict[str, str] | None = self._headers if client is not None else None
         self.timeout = timeout
-        self._urls: dict[str, httpx2.URL] = {}
+        self._timeout: Any = None  # the aiohttp.ClientTimeout, built with the first session
+        self._proxies: dict[str, Any] = {}  # url → (proxy URL, proxy auth) or None
         self.max_retries = max_retries
         self._error_mapper = error_mapper
         self.provider = provider
         self.model = model
         # Client-side rate limits, consulted per attempt; None (plan "unlimited") costs nothing.
         self.limiter = limiter
-        # One client per event loop: a pooled connection belongs to the loop that opened it, and
+        # One session per event loop: a pooled connection belongs to the loop that opened it, and
         # the blocking API runs drivers on a loop of its own. The value keeps the generator that
-        # closes the client when its loop shuts down.
-        self._clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[httpx2.AsyncClient, AsyncGenerator[None, None]]
+        # closes the session when its loop shuts down.
+        self._sessions: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
 
-    async def _client(self) -> httpx2.AsyncClient:
-        if self._given_client is not None:
-            return self._given_client  # the caller's: its loop, its pool, its closing
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._given_session is not None:
+            if self._timeout is None:
+                self._timeout = _client_timeout(self.timeout)
+            return self._given_session  # the caller's: its loop, its pool, its closing
         loop = asyncio.get_running_loop()
-        entry = self._clients.get(loop)
+        entry = self._sessions.get(loop)
         if entry is not None:
             return entry[0]
-        verify, proxy, trust_env, transport = self._client_options
-        if verify is None or verify is True:
-            verify = _shared_ssl_context() if trust_env else True
-        client = httpx2.AsyncClient(
-            verify=verify,
+        import aiohttp  # here, at the first call: not at import, not at construction
+
+        if self._timeout is None:
+            self._timeout = _client_timeout(self.timeout)
+        verify, proxy, _ = self._client_options
+        connector = self._connector
+        if connector is None:
+            ssl_option: ssl.SSLContext | bool
+            if verify is None or verify is True:
+                ssl_option = _default_ssl()
+            elif verify is False:
+                ssl_option = False
+            else:
+                ssl_option = verify
+            connector = aiohttp.TCPConnector(
+                limit=_defaults.MAX_CONNECTIONS, ssl=ssl_option, keepalive_timeout=_defaults.KEEPALIVE_TIMEOUT
+            )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=True,  # a given connector too: it is closed with the driver
+            headers=self._headers,
+            timeout=self._timeout,
             proxy=proxy,
-            trust_env=trust_env,
-            transport=transport,
-            limits=httpx2.Limits(
-                max_connections=_defaults.MAX_CONNECTIONS,
-                max_keepalive_connections=_defaults.MAX_KEEPALIVE_CONNECTIONS,
-            ),
-            follow_redirects=True,
-            max_redirects=_defaults.MAX_REDIRECTS,
+            # Proxies from the environment are resolved here, once per URL (``_proxy_for``):
+            # aiohttp's own trust_env looks them up, and .netrc, in a thread on every request.
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
         )
-        closer = _close_with_loop(client)
+        when_closed: list[Callable[[], object]] = []
+        closer = _close_with_loop(session, when_closed)
         await closer.__anext__()  # registers it with this loop's shutdown_asyncgens
-        self._clients[loop] = (client, closer)
-        return client
+        self._sessions[loop] = (session, closer)
+        # A driver dropped without aclose() while its loop lives on (the blocking API's loop, a
+        # long-running service): the session is closed on that loop, not left to the garbage
+        # collector. The finalizer holds the session, so it cannot be collected unclosed first;
+        # once the session is closed it lets go.
+        finalizer = weakref.finalize(self, _close_soon, loop, closer)
+        finalizer.atexit = False
+        when_closed.append(finalizer.detach)
+        return session
+
+    def _proxy_for(self, url: str) -> Any:
+        """The environment's proxy for ``url`` (``HTTP_PROXY`` / ``HTTPS_PROXY``, ``NO_PROXY``,
+        proxy credentials from .netrc), by aiohttp's own rules, looked up once per URL."""
+        try:
+            return self._proxies[url]
+        except KeyError:
+            pass
+        found = None
+        if self._given_session is None and self._client_options[1] is None and self._client_options[2]:
+            from aiohttp.helpers import get_env_proxy_for_url
+            from yarl import URL
+
+            with contextlib.suppress(LookupError):
+                found = get_env_proxy_for_url(URL(url))
+        self._proxies[url] = found
+        return found
 
     def deadline(self) -> float:
         """The loop time by which a call starting now must have its answer (``Timeout.total``)."""
@@ -287,16 +372,15 @@ class Transport:
         url: str,
         *,
         content: bytes | None = None,
-        stream: bool = False,
         headers: Mapping[str, str] | None = None,
         tokens: int = 0,
         limited: bool = True,
         max_retries: int | None = None,
         deadline: float | None = None,
-    ) -> httpx2.Response:
-        """Send with retries; return a 2xx response (streamed: the caller must close it) or raise
-        the typed error of the last attempt. ``headers`` add to or replace the driver's own (e.g.
-        a multipart content type).
+    ) -> Reply:
+        """Send with retries; return the 2xx answer, read whole, or raise the typed error of the
+        last attempt. ``headers`` add to or replace the driver's own (e.g. a multipart content
+        type).
 
         Everything (waiting for the limiter, every attempt, every back-off) happens before
         ``deadline`` (loop time; default ``Timeout.total`` from now), else ``APITimeoutError``.
@@ -304,12 +388,44 @@ class Transport:
         With a limiter, every attempt first waits for its capacity (one request, ``tokens``
         estimated tokens, a concurrency slot); every response's headers feed it; a 429 blocks
         every caller of the limiter for the retry-after; a failed attempt's tokens are refunded.
-        The slot is released here, except for a streamed 2xx: the caller releases it
-        (``limiter.release()``) when the stream ends.
 
         ``limited=False`` bypasses the limiter (file and batch management calls do not count
         against the chat quota); ``max_retries`` overrides the driver's for one call (0 for
         requests that must not be repeated, like creating a paid batch)."""
+        reply, _ = await self._bounded(
+            method, url, content, False, headers, tokens, limited, max_retries, deadline
+        )
+        assert reply is not None
+        return reply
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        tokens: int = 0,
+        deadline: float | None = None,
+    ) -> tuple[aiohttp.ClientResponse, dict[str, str]]:
+        """As ``send``, but a 2xx response comes back open, with its headers: the caller reads
+        its body, then must ``release()`` it and (with a limiter) ``limiter.release()`` the
+        concurrency slot the stream holds until it ends. Retries happen only before the body."""
+        _, opened = await self._bounded(method, url, content, True, None, tokens, True, None, deadline)
+        assert opened is not None
+        return opened
+
+    async def _bounded(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        stream: bool,
+        headers: Mapping[str, str] | None,
+        tokens: int,
+        limited: bool,
+        max_retries: int | None,
+        deadline: float | None,
+    ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
         if deadline is None:
             deadline = self.deadline()
         try:
@@ -332,62 +448,61 @@ class Transport:
         tokens: int,
         limited: bool,
         max_retries: int | None,
-    ) -> httpx2.Response:
-        client = await self._client()
-        parsed = self._urls.get(url)
-        if parsed is None:
-            try:
-                parsed = httpx2.URL(url)
-            except (httpx2.InvalidURL, ValueError, TypeError) as exc:
-                raise ConfigurationError(f"cannot send to {url!r}: {exc}") from None
-            self._urls[url] = parsed
-        request_headers = self._headers
+    ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
+        session = await self._session()
+        proxy = self._proxy_for(url)
+        proxy_url, proxy_auth = proxy if proxy is not None else (None, None)
+        request_headers = self._request_headers
         if headers:
-            request_headers = self._headers.copy()
-            request_headers.update(headers)
+            request_headers = {**(request_headers or {}), **check_headers(headers)}
+        timeout = self._timeout
         limiter = self.limiter if limited else None
         retry_budget = self.max_retries if max_retries is None else max_retries
         retries_taken = 0
         while True:
-            reply_headers: Mapping[str, str] | None = None
+            reply_headers: dict[str, str] | None = None
             status = 0
             if limiter is not None:
                 await limiter.acquire(tokens)
+            response = None
+            handed_over = False
             try:
-                request = httpx2.Request(
-                    method, parsed, headers=request_headers, content=content, extensions=self._extensions
+                response = await session.request(
+                    method,
+                    url,
+                    data=content,
+                    headers=request_headers,
+                    timeout=timeout,
+                    proxy=proxy_url,
+                    proxy_auth=proxy_auth,
+                    max_redirects=_defaults.MAX_REDIRECTS,
                 )
-                response = await client.send(request, stream=stream)
+                status = response.status
+                reply_headers = header_dict(response)
+                if status in _SUCCESS and stream:
+                    if limiter is not None:
+                        await limiter.observe(reply_headers)
+                    handed_over = True
+                    return None, (response, reply_headers)
+                body = await response.read()
             except Exception as exc:
-                error = connection_error(exc, provider=self.provider, model=self.model)
+                during = "" if status in _SUCCESS or reply_headers is None else "reading an error body"
+                error = connection_error(exc, provider=self.provider, model=self.model, during=during)
+                reply_headers = None
             except BaseException:
                 if limiter is not None:
                     limiter.release()
                 raise
             else:
-                status = response.status_code
                 if status in _SUCCESS:
                     if limiter is not None:
-                        if not stream:
-                            limiter.release()
-                        await limiter.observe(response.headers)
-                    return response
-                try:
-                    if stream:
-                        await response.aread()
-                    reply_headers = header_dict(response)
-                    error = self._mapped(status, reply_headers, response.content)
-                except Exception as exc:
-                    error = connection_error(
-                        exc, provider=self.provider, model=self.model, during="reading an error body"
-                    )
-                except BaseException:
-                    if limiter is not None:
                         limiter.release()
-                    raise
-                finally:
-                    if stream:
-                        await response.aclose()
+                        await limiter.observe(reply_headers)
+                    return Reply(status, reply_headers, body), None
+                error = self._mapped(status, reply_headers, body)
+            finally:
+                if response is not None and not handed_over:
+                    response.release()
             if limiter is not None:
                 limiter.release()
                 if reply_headers is not None:
@@ -428,10 +543,10 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close every loop's pool: this loop's now, a running other loop's on that loop."""
-        entries = list(self._clients.items())
-        self._clients.clear()
+        entries = list(self._sessions.items())
+        self._sessions.clear()
         current = asyncio.get_running_loop()
-        for loop, (client, closer) in entries:
+        for loop, (session, closer) in entries:
             if loop is current:
                 await closer.aclose()
             elif not loop.is_closed() and loop.is_running():
@@ -440,4 +555,41 @@ class Transport:
                     await asyncio.wrap_future(future)
             else:
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    await session.close()
+
+
+_closing: set[asyncio.Task[None]] = set()  # closes scheduled by finalizers, kept until done
+
+
+def _close_soon(loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None, None]) -> None:
+    """From any thread: close a session on its own loop, if that loop still runs."""
+
+    def start() -> None:
+        task = loop.create_task(closer.aclose())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(start)
+
+
+def _client_timeout(timeout: Timeout) -> Any:
+    """Per-phase bounds of one attempt: ``connect`` covers waiting for a pooled connection
+    (``pool``) plus opening one (``connect``); ``read`` each read from the socket. aiohttp has no
+    write bound; ``total`` (ours, around the whole call) covers a server that will not read."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=timeout.pool + timeout.connect,
+        sock_connect=timeout.connect,
+        sock_read=timeout.read,
+    )
+
+
+def _is_instance(value: object, name: str) -> bool:
+    """``isinstance(value, aiohttp.<name>)``, importing aiohttp only when a value is given."""
+    import aiohttp
+
+    return isinstance(value, getattr(aiohttp, name))

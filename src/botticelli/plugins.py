@@ -149,9 +149,17 @@ def _unknown(provider: str, spec: str | None = None) -> ConfigurationError:
     return ConfigurationError(f"unknown provider {provider!r}{where}; known: {', '.join(names())}")
 
 
+def _builtin(name: str) -> ProviderPlugin | None:
+    """A built-in provider without reading any package metadata (a built-in name is always
+    botticelli's own): ``botticelli ask -m groq:...`` never pays for the entry-point scan."""
+    if _registry is None and name in BUILTINS:
+        return ProviderPlugin(name, BUILTINS[name], DISTRIBUTION)
+    return None
+
+
 def get(name: str) -> ProviderPlugin:
     """The registered provider ``name``; ``ConfigurationError`` naming the known ones if none."""
-    found = _providers_table().get(name)
+    found = _builtin(name) or _providers_table().get(name)
     if found is None:
         raise _unknown(name)
     return found
@@ -170,7 +178,7 @@ def parse_spec(spec: str) -> Spec:
     prefix, sep, rest = spec.partition(":")
     if not sep:
         return Spec(DEFAULT_PROVIDER, spec)
-    if prefix in _providers_table():
+    if prefix in BUILTINS or prefix in _providers_table():
         return Spec(prefix, rest)
     if "/" in prefix:
         return Spec(DEFAULT_PROVIDER, spec)

@@ -64,6 +64,8 @@ def label(value: Any) -> str | None:
 def count(value: Any) -> int | None:
     """A token count: a non-negative integer, from an int, an integral float or a numeric
     string; ``None`` for anything else (logged at debug). Clamped to ``MAX_COUNT``."""
+    if type(value) is int:  # the usual case, first (bool is not int here)
+        return min(max(value, 0), MAX_COUNT)
     if value is None:
         return None
     number: float
@@ -88,6 +90,8 @@ def count(value: Any) -> int | None:
 
 def seconds(value: Any) -> float | None:
     """A duration in seconds: finite and non-negative, else ``None``."""
+    if type(value) is float:  # the usual case, first
+        return value if 0 <= value < math.inf else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

@@ -15,7 +15,7 @@ from .http import HTTPDriver
 if TYPE_CHECKING:
     import ssl
 
-    import httpx2
+    import aiohttp
 
     from ..audio import AudioFile, Transcription
     from ..ratelimit import RateLimits
@@ -49,8 +49,8 @@ class GroqDriver(HTTPDriver):
         verify: bool | str | ssl.SSLContext | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        http_client: httpx2.AsyncClient | None = None,
-        http_transport: httpx2.AsyncBaseTransport | None = None,
+        http_client: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -68,7 +68,7 @@ class GroqDriver(HTTPDriver):
             proxy=proxy,
             trust_env=trust_env,
             http_client=http_client,
-            http_transport=http_transport,
+            connector=connector,
         )
 
     @classmethod

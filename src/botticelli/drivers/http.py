@@ -13,14 +13,14 @@ import os
 import ssl
 import time
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, catalog
 from .._headers import parse_rate_limit
 from .._sse import EventTooLarge, NDJSONDecoder, SSEDecoder
 from .._status import error_from_content, error_from_data
-from .._transport import Reply, Transport, check_api_key, check_base_url, connection_error, header_dict
+from .._transport import Reply, Transport, check_api_key, check_base_url, connection_error
 from ..codecs._shape import parse_json
 from ..config import Secret, Timeout, config_path, env_value
 from ..errors import APITimeoutError, BotticelliWarning, ConfigurationError, ModelsError, ResponseError
@@ -29,7 +29,7 @@ from .base import Driver, ResponseStream
 from .profile import check_capabilities
 
 if TYPE_CHECKING:
-    import httpx2
+    import aiohttp
 
     from ..catalog import Capabilities
     from ..codecs.base import Codec
@@ -41,11 +41,13 @@ class HTTPDriver(Driver):
     """A driver for one (provider, codec, model). Subclasses only configure it.
 
     HTTP client options, on every HTTP driver: ``verify`` (``False``, a CA bundle path or an
-    ``ssl.SSLContext``; default: the system store via certifi, ``SSL_CERT_FILE`` honoured),
-    ``proxy`` (default: ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY`` from the environment
-    unless ``trust_env=False``), ``headers`` (added to every request), ``http_client`` (your own
-    ``httpx2.AsyncClient``, used as is and never closed by us) or ``http_transport`` (an
-    ``httpx2.AsyncBaseTransport`` under our client, e.g. a Unix socket).
+    ``ssl.SSLContext``; default: the system store, else certifi's, ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` honoured), ``proxy`` (default: ``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+    ``NO_PROXY`` from the environment unless ``trust_env=False``), ``headers`` (added to every
+    request), ``http_client`` (your own ``aiohttp.ClientSession``, used as is and never closed by
+    us; its headers go too, ours win) or ``connector`` (an ``aiohttp.BaseConnector`` under our
+    session, e.g. an ``aiohttp.UnixConnector``; made in the loop that will use the driver, and
+    closed with the driver).
     """
 
     def __init__(
@@ -66,8 +68,8 @@ class HTTPDriver(Driver):
         verify: bool | str | ssl.SSLContext | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        http_client: httpx2.AsyncClient | None = None,
-        http_transport: httpx2.AsyncBaseTransport | None = None,
+        http_client: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
         _warn_level: int = 2,
     ) -> None:
         if not model or not isinstance(model, str):
@@ -112,7 +114,7 @@ class HTTPDriver(Driver):
             proxy=proxy,
             trust_env=trust_env,
             client=http_client,
-            transport=http_transport,
+            connector=connector,
         )
 
     # -- configuration -------------------------------------------------------------------------
@@ -247,7 +249,7 @@ class HTTPDriver(Driver):
         """Any other endpoint of the provider (files, batches, models) through the same key,
         retries, deadline and typed errors; ``path`` is relative to ``base_url``. Not counted
         against the rate limits unless ``limited``."""
-        response = await self._transport.send(
+        return await self._transport.send(
             method,
             self.base_url + path,
             content=content,
@@ -255,7 +257,6 @@ class HTTPDriver(Driver):
             limited=limited,
             max_retries=max_retries,
         )
-        return Reply(response.status_code, header_dict(response), response.content)
 
     # -- generate ------------------------------------------------------------------------------
 
@@ -281,11 +282,11 @@ class HTTPDriver(Driver):
         started = time.perf_counter()
         limiter = self._transport.limiter
         tokens = limiter.estimate_request(request) if limiter is not None else 0
-        response = await self._transport.send("POST", self._url, content=body, tokens=tokens)
-        headers = header_dict(response)
-        data = self.parse_json(response.content, headers, response.status_code)
+        reply = await self._transport.send("POST", self._url, content=body, tokens=tokens)
+        headers = reply.headers
+        data = self.parse_json(reply.content, headers, reply.status)
         if self.codec.is_error(data):
-            raise self.error_from_data(response.status_code, headers, data)
+            raise self.error_from_data(reply.status, headers, data)
         result = self.codec.decode(data, headers, provider=self.provider_name, model=self.model_name)
         result.rate_limit = parse_rate_limit(headers, self.provider.rate_limits)
         result.latency = time.perf_counter() - started
@@ -305,8 +306,8 @@ class HTTPDriver(Driver):
         tokens = limiter.estimate_request(request) if limiter is not None else 0
         loop = asyncio.get_running_loop()
         deadline = transport.deadline()
-        response = await transport.send(
-            "POST", self._stream_url, content=body, stream=True, tokens=tokens, deadline=deadline
+        response, headers = await transport.stream(
+            "POST", self._stream_url, content=body, tokens=tokens, deadline=deadline
         )
         # The response is open and holds a limiter slot: every path from here releases both.
         stall = transport.timeout.stall
@@ -314,7 +315,6 @@ class HTTPDriver(Driver):
         chunks = 0
         request_id: str | None = None
         try:
-            headers = header_dict(response)
             decoder = codec.stream_decoder(
                 provider=self.provider_name,
                 model=self.model_name,
@@ -331,17 +331,19 @@ class HTTPDriver(Driver):
                 framer = SSEDecoder()
             else:
                 framer = NDJSONDecoder()
-            reader = response.aiter_bytes().__aiter__()
+            content = response.content
             ended = False
             while not decoder.done and not ended:
-                try:
+                # What has arrived is taken at once; only an empty buffer waits, under the timer.
+                data = content.read_nowait()
+                if not data and not content.at_eof():
                     async with asyncio.timeout_at(wait_until):
-                        data = await reader.__anext__()
-                except StopAsyncIteration:
+                        data = await content.readany()
+                if data:
+                    events = framer.feed(data)
+                else:
                     ended = True
                     events = framer.flush()
-                else:
-                    events = framer.feed(data)
                 for event in events:
                     chunk = decoder.feed(event.data, event.event)
                     request_id = decoder.request_id
@@ -358,7 +360,7 @@ class HTTPDriver(Driver):
                 # The body's end follows the end marker at once; reading it before the final
                 # chunk lets the connection go back to the pool even when the consumer stops at
                 # the final chunk. Bounded, in case a server lingers.
-                await _drain(reader)
+                await _drain(content)
                 yield final
                 return
         except TimeoutError:
@@ -373,7 +375,7 @@ class HTTPDriver(Driver):
                 message,
                 provider=self.provider_name,
                 model=self.model_name,
-                status=response.status_code,
+                status=response.status,
                 request_id=request_id,
             ) from None
         except EventTooLarge as exc:
@@ -381,7 +383,7 @@ class HTTPDriver(Driver):
                 f"the stream sent {exc}",
                 provider=self.provider_name,
                 model=self.model_name,
-                status=response.status_code,
+                status=response.status,
                 request_id=request_id,
             ) from None
         except ModelsError:
@@ -390,34 +392,34 @@ class HTTPDriver(Driver):
             error = connection_error(
                 exc, provider=self.provider_name, model=self.model_name, during="during the stream"
             )
-            error.status = response.status_code
+            error.status = response.status
             error.request_id = request_id
             raise error from None
         finally:
             if limiter is not None:
                 limiter.release()  # the concurrency slot, held by a stream until it ends
-            with contextlib.suppress(Exception):
-                await response.aclose()
+            # Back to the pool if the body was read to its end, else the connection is closed.
+            response.release()
         raise ResponseError(
             f"the stream ended before {codec.end_marker}; the answer may be incomplete",
             provider=self.provider_name,
             model=self.model_name,
-            status=response.status_code,
+            status=response.status,
             request_id=request_id,
         )
 
     async def _not_a_stream(
-        self, response: httpx2.Response, headers: Mapping[str, str], request_id: str | None
+        self, response: aiohttp.ClientResponse, headers: Mapping[str, str], request_id: str | None
     ) -> ModelsError:
-        content = await response.aread()
-        data = self.parse_json(content, headers, response.status_code)
+        content = await response.read()
+        data = self.parse_json(content, headers, response.status)
         if self.codec.is_error(data):
-            return self.error_from_data(response.status_code, headers, data)
+            return self.error_from_data(response.status, headers, data)
         return ResponseError(
             f"asked for a stream, got {headers.get('content-type', 'no content type')[:80]}",
             provider=self.provider_name,
             model=self.model_name,
-            status=response.status_code,
+            status=response.status,
             request_id=request_id,
             body=data,
             headers=headers,
@@ -444,12 +446,14 @@ def _has_config() -> bool:
     return bool(os.environ.get("BOTTICELLI_REDIS_URL")) or config_path() is not None
 
 
-async def _drain(chunks: AsyncIterator[object]) -> None:
-    """Read what is left of a finished stream, briefly; errors no longer matter."""
-
-    async def read_rest() -> None:
-        async for _ in chunks:
-            pass
-
+async def _drain(content: aiohttp.StreamReader) -> None:
+    """Read what is left of a finished stream, briefly (errors no longer matter), so its
+    connection can go back to the pool. The body's end usually came with the end marker: then
+    there is nothing to wait for."""
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(read_rest(), _defaults.STREAM_DRAIN_TIMEOUT)
+        content.read_nowait()
+        if content.is_eof():
+            return
+        async with asyncio.timeout(_defaults.STREAM_DRAIN_TIMEOUT):
+            while await content.readany():
+                pass

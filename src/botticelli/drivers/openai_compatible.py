@@ -14,7 +14,7 @@ from .http import HTTPDriver
 if TYPE_CHECKING:
     import ssl
 
-    import httpx2
+    import aiohttp
 
     from ..ratelimit import Limiter, RateLimits
 
@@ -47,8 +47,8 @@ class OpenAICompatibleDriver(HTTPDriver):
         verify: bool | str | ssl.SSLContext | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
-        http_client: httpx2.AsyncClient | None = None,
-        http_transport: httpx2.AsyncBaseTransport | None = None,
+        http_client: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         config = OPENAI_COMPATIBLE if not provider else dataclasses.replace(OPENAI_COMPATIBLE, name=provider)
         super().__init__(
@@ -67,5 +67,5 @@ class OpenAICompatibleDriver(HTTPDriver):
             proxy=proxy,
             trust_env=trust_env,
             http_client=http_client,
-            http_transport=http_transport,
+            connector=connector,
         )

@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         help="accept only these keys (repeatable); default: any key starting with gsk_",
     )
     parser.add_argument(
+        "--reply-tokens",
+        type=int,
+        metavar="N",
+        help="fake backend: every reply N tokens long unless max_tokens cuts it (default 16-48)",
+    )
+    parser.add_argument(
         "--backend", default="fake", help=f"model backend (known: {', '.join(backend_names())})"
     )
     return parser
@@ -72,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_step=args.batch_step,
             api_keys=tuple(args.api_keys) if args.api_keys is not None else None,
             backend=args.backend,
+            reply_tokens=args.reply_tokens,
         )
     )
 

@@ -127,6 +127,7 @@ class ServeOptions:
     batch_step: float = DEFAULT_BATCH_STEP
     api_keys: tuple[str, ...] | None = None  # None: any key starting with gsk_
     backend: str = "fake"
+    reply_tokens: int | None = None  # the fake backend's reply length (None: its 16-48)
 
     def limits(self) -> dict[str, int | None]:
         """The limit overrides that were given (``Emulator(limits=...)``)."""
@@ -141,6 +142,15 @@ def serve(options: ServeOptions) -> int:
     a bad option or an address in use prints ``botticelli emulator: …`` on stderr and returns 2.
     """
     try:
+        backend = make_backend(options.backend)
+        if options.reply_tokens is not None:
+            from ..textgen import FakeBackend
+
+            if not isinstance(backend, FakeBackend) or options.reply_tokens < 1:
+                raise ValueError(
+                    f"--reply-tokens: needs the fake backend and N >= 1, got {options.reply_tokens}"
+                )
+            backend.reply_tokens = (options.reply_tokens, options.reply_tokens)
         emulator = Emulator(
             host=options.host,
             port=options.port,
@@ -149,7 +159,7 @@ def serve(options: ServeOptions) -> int:
             enforce_limits=options.enforce_limits,
             limits=options.limits(),
             token_delay=options.token_delay,
-            backend=make_backend(options.backend),
+            backend=backend,
             window_scale=options.window_scale,
             batch_step=options.batch_step,
         )
