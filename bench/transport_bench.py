@@ -359,7 +359,7 @@ def render(results: dict[str, Any], starts: dict[str, list[float]], names: list[
             "stream10": "streams, 10 tokens",
             "stream200": "streams, 200 tokens",
         }
-        out.append(f"{title[kind]}: client CPU µs per request | requests/s (÷ raw aiohttp)")
+        out.append(f"{title[kind]}: client CPU µs per request / requests/s (÷ raw aiohttp)")
         header = ["concurrency", *(LABELS[n] for n in names)]
         rows = []
         for c in results[kind]:
@@ -367,10 +367,10 @@ def render(results: dict[str, Any], starts: dict[str, list[float]], names: list[
             row = [str(c)]
             for n in names:
                 cell = results[kind][c][n]
-                text = f"{cell['cpu_us']:.0f} | {cell['rps']:.0f}"
+                text = f"{cell['cpu_us']:.0f} / {cell['rps']:.0f}"
                 if n != "aiohttp":
                     text += (
-                        f" ({_ratio(cell['cpu_us'], floor['cpu_us'])} | {_ratio(cell['rps'], floor['rps'])})"
+                        f" ({_ratio(cell['cpu_us'], floor['cpu_us'])} / {_ratio(cell['rps'], floor['rps'])})"
                     )
                 if "ttft_ms" in cell and c == 1:
                     text += f" ttft {cell['ttft_ms']:.2f} ms"
@@ -479,6 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--concurrency", default=",".join(map(str, CONCURRENCY)), help="levels, or a worker's one"
     )
+    parser.add_argument("--from-json", metavar="PATH", help="render the tables of an earlier --json run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
@@ -489,6 +490,13 @@ def main(argv: list[str] | None = None) -> None:
             _worker(args.worker, check_local(args.url), args.kind, args.n, int(args.concurrency))
         )
         sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+        return
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        loaded = {k: {int(c): cells for c, cells in v.items()} for k, v in saved["results"].items()}
+        present = list(next(iter(next(iter(loaded.values())).values())))
+        print(render(loaded, saved["startup"], present, args.markdown))
         return
     levels = tuple(int(c) for c in args.concurrency.split(","))
     plan = QUICK if args.quick else FULL
