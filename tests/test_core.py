@@ -646,3 +646,37 @@ def test_tls_is_verified_against_the_trust_store(tls_server: tuple[str, str]) ->
     assert call(verify=cert).text == "over tls"  # a CA bundle path
     assert call(verify=ssl.create_default_context(cafile=cert)).text == "over tls"
     assert call(verify=False).text == "over tls"
+
+
+# ---- the pool wait is bounded (pool + connect) on our own connector ------------------------------
+
+
+async def test_waiting_for_a_pooled_connection_is_bounded(server: HostileServer) -> None:
+    """Every pooled connection is held by a call the server never answers: the next call waits
+    for the pool no longer than ``pool + connect`` and fails typed, while the held calls stay."""
+    from botticelli import _defaults
+    from botticelli.config import Timeout
+
+    server.script(lambda r: [30.0])  # accept, read the request, never answer
+    timeout = Timeout(read=60, connect=0.2, pool=0.3, total=60, stall=60)
+    driver = OpenAICompatibleDriver(
+        "m", base_url=server.base_url, api_key=FAKE_KEY, timeout=timeout, max_retries=0
+    )
+    request = GenerateRequest.prompt("hi")
+    held = [asyncio.ensure_future(driver.generate(request)) for _ in range(_defaults.MAX_CONNECTIONS)]
+    try:
+        for _ in range(200):  # until the server holds every connection
+            if server.open_connections >= _defaults.MAX_CONNECTIONS:
+                break
+            await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(APITimeoutError):
+            await driver.generate(request)
+        assert 0.4 <= loop.time() - started < 3.0
+        assert not any(task.done() for task in held)
+    finally:
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        await driver.aclose()

@@ -11,7 +11,6 @@ Nothing here raises on what a server sent: an unreadable value reads as ``None``
 from __future__ import annotations
 
 import datetime
-import email.utils
 import logging
 import math
 import re
@@ -88,6 +87,8 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
             return None
         seconds = parse_duration(raw)
         if seconds is None:
+            import email.utils  # an HTTP-date is rare; the module costs ~5 ms at start-up
+
             parsed = email.utils.parsedate_tz(raw)
             if parsed is None:
                 return None

@@ -21,7 +21,7 @@ MAX_EVENT_BYTES = _defaults.MAX_EVENT_BYTES
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     data: str
     event: str = "message"
@@ -63,6 +63,17 @@ class SSEDecoder:
             if buffer.startswith(_BOM):
                 buffer = buffer[len(_BOM) :]
         events: list[Event] = []
+        if b"\r" not in buffer:  # the usual case: LF line ends only, split in one C call
+            lines = buffer.split(b"\n")
+            rest = lines.pop()  # what follows the last LF: an incomplete line, or b""
+            for raw in lines:
+                event = self._line(raw)
+                if event is not None:
+                    events.append(event)
+            if len(rest) + self._size > MAX_EVENT_BYTES:
+                raise EventTooLarge(f"an event larger than {MAX_EVENT_BYTES} bytes")
+            self._buffer = rest
+            return events
         start = 0
         length = len(buffer)
         while start < length:
@@ -110,6 +121,9 @@ class SSEDecoder:
         self._size += len(raw)
         if self._size > MAX_EVENT_BYTES:
             raise EventTooLarge(f"an event larger than {MAX_EVENT_BYTES} bytes")
+        if raw.startswith(b"data: "):  # the usual line, without the partition below
+            self._data.append(raw[6:].decode("utf-8", "replace"))
+            return None
         line = raw.decode("utf-8", "replace")
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":

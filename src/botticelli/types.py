@@ -7,7 +7,6 @@ construction, and name the offending field.
 
 from __future__ import annotations
 
-import base64
 import enum
 import math
 import mimetypes
@@ -117,6 +116,8 @@ class Input:
         if self.url is not None:
             return self.url
         assert self.data is not None
+        import base64
+
         return f"data:{self.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
     def __str__(self) -> str:
@@ -581,10 +582,8 @@ class FinishReason(enum.StrEnum):
             found = table.get(raw)
             if found is not None:
                 return found
-        try:
-            return cls(raw)
-        except ValueError:
-            return cls.OTHER
+        member = cls._value2member_map_.get(raw)  # what cls(raw) looks up, without its machinery
+        return member if isinstance(member, FinishReason) else cls.OTHER
 
 
 @dataclass(slots=True)
@@ -683,6 +682,42 @@ class GenerateResponse:
     @property
     def tool_calls(self) -> list[ToolCall]:
         return [o.call for o in self.outputs if o.kind == "tool_call"]
+
+
+class Later:
+    """A value read on first access, then kept: a response's rate-limit headers, which most
+    callers never look at, are parsed only when ``response.rate_limit`` (or the driver's
+    ``last_rate_limit``) is read. ``read`` must not raise."""
+
+    __slots__ = ("_read", "_value")
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self._read: Callable[[], Any] | None = read
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if self._read is not None:
+            self._value = self._read()
+            self._read = None
+        return self._value
+
+
+def _read_later(cls: type, name: str) -> None:
+    """Make the slot ``name`` of ``cls`` resolve a ``Later`` it holds on first access, so
+    ``repr``, ``==``, ``dataclasses.replace`` and pickling all see the value."""
+    slot = cls.__dict__[name]
+
+    def get(self: Any) -> Any:
+        value = slot.__get__(self, cls)
+        if type(value) is Later:
+            value = value.get()
+            slot.__set__(self, value)
+        return value
+
+    setattr(cls, name, property(get, slot.__set__, doc=f"{cls.__name__}.{name}, read on first access"))
+
+
+_read_later(GenerateResponse, "rate_limit")
 
 
 @dataclass(slots=True)

@@ -11,18 +11,39 @@ import click
 
 from .._version import __version__
 from . import output
-from .ask import ask
-from .audio import speak, transcribe
-from .batch import batch
-from .cache import cache
-from .limits import limits
-from .models import models
-from .serve import serve
+
+#: Each command's module, imported when the command runs (or help lists it): a one-shot
+#: ``botticelli ask`` does not build the other commands.
+_COMMANDS = {
+    "ask": "ask",
+    "batch": "batch",
+    "cache": "cache",
+    "limits": "limits",
+    "models": "models",
+    "serve": "serve",
+    "speak": "audio",
+    "transcribe": "audio",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _COMMANDS.get(cmd_name)
+        if module is None or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        command: click.Command = getattr(importlib.import_module(f"{__package__}.{module}"), cmd_name)
+        return command
+
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.group(cls=_LazyGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
 @click.version_option(__version__, "-V", "--version", prog_name=output.PROG, message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -45,16 +66,6 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
-
-
-cli.add_command(ask)
-cli.add_command(batch)
-cli.add_command(cache)
-cli.add_command(limits)
-cli.add_command(models)
-cli.add_command(serve)
-cli.add_command(speak)
-cli.add_command(transcribe)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

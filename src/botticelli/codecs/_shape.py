@@ -65,6 +65,8 @@ def count(value: Any) -> int | None:
     """A token count: a non-negative integer, from an int, an integral float or a numeric
     string; ``None`` for anything else (logged at debug). Clamped to ``MAX_COUNT``."""
     if type(value) is int:  # the usual case, first (bool is not int here)
+        if 0 <= value <= MAX_COUNT:
+            return value
         return min(max(value, 0), MAX_COUNT)
     if value is None:
         return None

@@ -102,23 +102,30 @@ def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
 
 def _usage(data: Any) -> Usage | None:
     """Usage informs, it never changes the answer: odd values are coerced or dropped."""
-    data = _shape.lenient_obj(data, "usage")
+    if type(data) is not dict:
+        data = _shape.lenient_obj(data, "usage")
     if not data:
         return None
-    details = _shape.lenient_obj(data.get("completion_tokens_details"), "usage.completion_tokens_details")
-    prompt_details = _shape.lenient_obj(data.get("prompt_tokens_details"), "usage.prompt_tokens_details")
-    prompt = _shape.count(data.get("prompt_tokens")) or 0
-    completion = _shape.count(data.get("completion_tokens")) or 0
+    get = data.get
+    details = get("completion_tokens_details")
+    prompt_details = get("prompt_tokens_details")
+    count, seconds = _shape.count, _shape.seconds
+    prompt = count(get("prompt_tokens")) or 0
+    completion = count(get("completion_tokens")) or 0
     return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=_shape.count(data.get("total_tokens")) or prompt + completion,
-        queue_time=_shape.seconds(data.get("queue_time")),
-        prompt_time=_shape.seconds(data.get("prompt_time")),
-        completion_time=_shape.seconds(data.get("completion_time")),
-        total_time=_shape.seconds(data.get("total_time")),
-        reasoning_tokens=_shape.count(details.get("reasoning_tokens")),
-        cached_tokens=_shape.count(prompt_details.get("cached_tokens")),
+        prompt,
+        completion,
+        count(get("total_tokens")) or prompt + completion,
+        seconds(get("queue_time")),
+        seconds(get("prompt_time")),
+        seconds(get("completion_time")),
+        seconds(get("total_time")),
+        None
+        if details is None
+        else count(_shape.lenient_obj(details, "usage.completion_tokens_details").get("reasoning_tokens")),
+        None
+        if prompt_details is None
+        else count(_shape.lenient_obj(prompt_details, "usage.prompt_tokens_details").get("cached_tokens")),
     )
 
 
@@ -261,11 +268,15 @@ class ChatStreamDecoder:
             raise self._malformed(f"a frame of the wrong shape: {exc}", payload) from None
 
     def _frame(self, payload: Any, event: str) -> StreamChunk | None:
-        if event == "error" or (isinstance(payload, dict) and "error" in payload):
+        # Type checks first and inline (the shape helpers only on the odd value): this runs
+        # once per token.
+        if event == "error" or (type(payload) is dict and "error" in payload):
             raise self._stream_error(payload)
-        payload = _shape.obj(payload, "the frame")
-        x_groq = _shape.lenient_obj(payload.get("x_groq"), "x_groq")
-        if x_groq:
+        if type(payload) is not dict:
+            payload = _shape.obj(payload, "the frame")
+        x_groq = payload.get("x_groq")
+        if x_groq is not None:
+            x_groq = _shape.lenient_obj(x_groq, "x_groq")
             found = _shape.label(x_groq.get("id"))
             if found:
                 self.request_id = redact(found)
@@ -273,27 +284,40 @@ class ChatStreamDecoder:
                 self.usage = _usage(x_groq["usage"]) or self.usage
             if x_groq.get("error"):
                 raise self._stream_error({"error": x_groq["error"]})
-        if payload.get("usage"):
-            self.usage = _usage(payload["usage"]) or self.usage
+        usage = payload.get("usage")
+        if usage:
+            self.usage = _usage(usage) or self.usage
         choices = payload.get("choices")
         if not choices:
             return None
-        if not isinstance(choices, list):
+        if type(choices) is not list:
             raise _shape.Malformed("choices is not an array")
-        choice = _shape.obj(choices[0], "choices[0]")
-        finish = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
-        if finish:
-            self.finish_reason = finish
-        delta = _shape.opt_obj(choice.get("delta"), "choices[0].delta") or {}
-        text = _shape.text(delta.get("content"), "choices[0].delta.content")
-        reasoning = _shape.text(delta.get("reasoning"), "choices[0].delta.reasoning") or _shape.text(
-            delta.get("reasoning_content"), "choices[0].delta.reasoning_content"
-        )
+        choice = choices[0]
+        if type(choice) is not dict:
+            choice = _shape.obj(choice, "choices[0]")
+        finish = choice.get("finish_reason")
+        if finish is not None:
+            finish = _shape.opt_str(finish, "choices[0].finish_reason")
+            if finish:
+                self.finish_reason = finish
+        delta = choice.get("delta")
+        if delta is None:
+            return None
+        if type(delta) is not dict:
+            delta = _shape.obj(delta, "choices[0].delta")
+        text = delta.get("content")
+        if type(text) is not str:
+            text = _shape.text(text, "choices[0].delta.content")
+        reasoning = delta.get("reasoning")
+        if reasoning is not None or "reasoning_content" in delta:
+            reasoning = _shape.text(reasoning, "choices[0].delta.reasoning") or _shape.text(
+                delta.get("reasoning_content"), "choices[0].delta.reasoning_content"
+            )
         tool_deltas = delta.get("tool_calls")
         if tool_deltas:
             self._add_tool_deltas(tool_deltas)
         if text or reasoning:
-            return StreamChunk(text=text, reasoning=reasoning, request_id=self.request_id)
+            return StreamChunk(text=text, reasoning=reasoning or "", request_id=self.request_id)
         return None
 
     def _add_tool_deltas(self, deltas: Any) -> None:

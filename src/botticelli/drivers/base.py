@@ -132,17 +132,15 @@ class ResponseStream:
 
     async def _iterate(self) -> AsyncGenerator[StreamChunk, None]:
         try:
-            while True:
-                try:
-                    chunk = await self.__anext__()
-                except StopAsyncIteration:
-                    return
-                yield chunk
+            async for chunk in self._agen:
+                yield self._seen(chunk)  # inline, not through __anext__: one frame less per chunk
         finally:
             await self._agen.aclose()
 
     async def __anext__(self) -> StreamChunk:
-        chunk = await self._agen.__anext__()
+        return self._seen(await self._agen.__anext__())
+
+    def _seen(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.is_final:
             if chunk.latency is None:
                 self._finish(chunk)

@@ -14,9 +14,11 @@ import ssl
 import time
 import warnings
 from collections.abc import AsyncGenerator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import _defaults, catalog
+from .._deadlines import within
 from .._headers import parse_rate_limit
 from .._sse import EventTooLarge, NDJSONDecoder, SSEDecoder
 from .._status import error_from_content, error_from_data
@@ -24,7 +26,7 @@ from .._transport import Reply, Transport, check_api_key, check_base_url, connec
 from ..codecs._shape import parse_json
 from ..config import Secret, Timeout, config_path, env_value
 from ..errors import APITimeoutError, BotticelliWarning, ConfigurationError, ModelsError, ResponseError
-from ..types import GenerateRequest, GenerateResponse, RateLimitInfo, StreamChunk, Usage
+from ..types import GenerateRequest, GenerateResponse, Later, RateLimitInfo, StreamChunk, Usage
 from .base import Driver, ResponseStream
 from .profile import check_capabilities
 
@@ -97,7 +99,7 @@ class HTTPDriver(Driver):
         }
         wire_headers.update(codec.auth_headers(key))
         wire_headers.update(headers or {})
-        self.last_rate_limit: RateLimitInfo | None = None
+        self._last_rate_limit: RateLimitInfo | Later | None = None
         if rate_limiter is None:
             rate_limiter = self._limiter_for(key, plan, limits, redis_url)
         self._transport = Transport(
@@ -207,6 +209,14 @@ class HTTPDriver(Driver):
         """The client-side rate limiter, or ``None`` when nothing is limited."""
         return self._transport.limiter
 
+    @property
+    def last_rate_limit(self) -> RateLimitInfo | None:  # type: ignore[override]
+        """The rate-limit headers of the latest response, read now (``None``: none yet)."""
+        value = self._last_rate_limit
+        if type(value) is Later:
+            value = self._last_rate_limit = value.get()
+        return value  # type: ignore[return-value]
+
     def rate_limit_status(self) -> RateLimitStatus | None:
         """Configured limits, what is used and when each resets (``None``: no limiter)."""
         limiter = self._transport.limiter
@@ -260,10 +270,10 @@ class HTTPDriver(Driver):
 
     # -- generate ------------------------------------------------------------------------------
 
-    def check(self, request: GenerateRequest) -> None:
+    def check(self, request: GenerateRequest, *, stream: bool = False) -> None:
         """Raise ``InvalidRequestError`` for what the provider or the model (its catalog
-        profile) is documented to refuse."""
-        self.provider.check(request, self.model_name)
+        profile) is documented to refuse (``stream``: as a streamed request)."""
+        self.provider.check(request, self.model_name, stream=stream)
         if self._profile is not None:
             check_capabilities(
                 request,
@@ -274,7 +284,7 @@ class HTTPDriver(Driver):
             )
 
     def _encode(self, request: GenerateRequest, *, stream: bool) -> bytes:
-        self.check(request)
+        self.check(request, stream=stream)
         return self.codec.encode(request, self.model_name, stream=stream, provider=self.provider_name)
 
     async def generate(self, request: GenerateRequest) -> GenerateResponse:
@@ -288,9 +298,11 @@ class HTTPDriver(Driver):
         if self.codec.is_error(data):
             raise self.error_from_data(reply.status, headers, data)
         result = self.codec.decode(data, headers, provider=self.provider_name, model=self.model_name)
-        result.rate_limit = parse_rate_limit(headers, self.provider.rate_limits)
+        # Read when someone looks (most callers never do), as the headers said at arrival.
+        reading = Later(partial(parse_rate_limit, headers, self.provider.rate_limits, now=time.time()))
+        setattr(result, "rate_limit", reading)  # noqa: B010 (the slot resolves a Later on access)
         result.latency = time.perf_counter() - started
-        self.last_rate_limit = result.rate_limit
+        self._last_rate_limit = reading
         if limiter is not None:
             await _settle(limiter, tokens, result.usage, request.max_tokens)
         return result
@@ -322,12 +334,11 @@ class HTTPDriver(Driver):
                 rate_limit=parse_rate_limit(headers, self.provider.rate_limits),
             )
             request_id = decoder.request_id
-            self.last_rate_limit = decoder.rate_limit
+            self._last_rate_limit = decoder.rate_limit
             framer: SSEDecoder | NDJSONDecoder
             if codec.framing == "sse":
                 if "text/event-stream" not in headers.get("content-type", "").lower():
-                    async with asyncio.timeout_at(wait_until):
-                        raise await self._not_a_stream(response, headers, request_id)
+                    raise await within(wait_until, self._not_a_stream(response, headers, request_id))
                 framer = SSEDecoder()
             else:
                 framer = NDJSONDecoder()
@@ -337,8 +348,7 @@ class HTTPDriver(Driver):
                 # What has arrived is taken at once; only an empty buffer waits, under the timer.
                 data = content.read_nowait()
                 if not data and not content.at_eof():
-                    async with asyncio.timeout_at(wait_until):
-                        data = await content.readany()
+                    data = await within(wait_until, content.readany())
                 if data:
                     events = framer.feed(data)
                 else:

@@ -9,6 +9,7 @@ the real usage after the response, one that is too small lets a 429 through.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -38,25 +39,33 @@ IMAGE_TOKENS = 1_500
 AUDIO_TOKENS = 1_500
 DOCUMENT_TOKENS = 1_500
 
-_CJK = re.compile(
-    "["
-    "\u1100-\u11ff"  # Hangul Jamo
-    "\u2e80-\u2fdf"  # CJK radicals, Kangxi radicals
-    "\u3000-\u303f"  # CJK symbols and punctuation
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u3100-\u31ff"  # Bopomofo, Hangul compatibility Jamo, Katakana extensions
-    "\u3200-\u4dbf"  # enclosed CJK, compatibility, extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\ua960-\ua97f"  # Hangul Jamo extended A
-    "\uac00-\ud7ff"  # Hangul syllables, Jamo extended B
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\uff00-\uffef"  # halfwidth and fullwidth forms
-    "\U00020000-\U0003ffff"  # CJK extensions B and later
-    "]"
-)
-_LATIN = re.compile("[\u0080-\u024f\u1e00-\u1eff]")
-# Outside the BMP but not CJK (emoji, historic scripts); CJK extensions are in ``_CJK``.
-_ASTRAL = re.compile("[\U00010000-\U0001ffff\U00040000-\U0010ffff]")
+
+@functools.cache
+def _classes() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """The character classes, compiled at the first non-ASCII text (compiling these Unicode
+    ranges costs ~4 ms, which a one-shot ``botticelli ask`` in ASCII should not pay)."""
+    cjk = re.compile(
+        "["
+        "\u1100-\u11ff"  # Hangul Jamo
+        "\u2e80-\u2fdf"  # CJK radicals, Kangxi radicals
+        "\u3000-\u303f"  # CJK symbols and punctuation
+        "\u3040-\u30ff"  # Hiragana, Katakana
+        "\u3100-\u31ff"  # Bopomofo, Hangul compatibility Jamo, Katakana extensions
+        "\u3200-\u4dbf"  # enclosed CJK, compatibility, extension A
+        "\u4e00-\u9fff"  # CJK unified ideographs
+        "\ua960-\ua97f"  # Hangul Jamo extended A
+        "\uac00-\ud7ff"  # Hangul syllables, Jamo extended B
+        "\uf900-\ufaff"  # CJK compatibility ideographs
+        "\uff00-\uffef"  # halfwidth and fullwidth forms
+        "\U00020000-\U0003ffff"  # CJK extensions B and later
+        "]"
+    )
+    latin = re.compile("[\u0080-\u024f\u1e00-\u1eff]")
+    # Outside the BMP but not CJK (emoji, historic scripts); CJK extensions are in ``cjk``.
+    astral = re.compile("[\U00010000-\U0001ffff\U00040000-\U0010ffff]")
+    return cjk, latin, astral
+
+
 _TEXT_MIME = re.compile(r"^(text/|application/(json|xml|x-ndjson|csv)$|.*\+(json|xml)$)")
 
 
@@ -66,9 +75,10 @@ def text_tokens(text: str) -> float:
     if text.isascii():
         return length * ASCII_PER_CHAR
     ascii_count = len(text.encode("ascii", "ignore"))
-    cjk = _CJK.subn("", text)[1]
-    latin = _LATIN.subn("", text)[1]
-    astral = _ASTRAL.subn("", text)[1]
+    cjk_class, latin_class, astral_class = _classes()
+    cjk = cjk_class.subn("", text)[1]
+    latin = latin_class.subn("", text)[1]
+    astral = astral_class.subn("", text)[1]
     other = length - ascii_count - cjk - latin - astral
     return (
         ascii_count * ASCII_PER_CHAR
