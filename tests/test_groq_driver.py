@@ -236,3 +236,19 @@ def test_secrets_stay_out_of_repr(api_key: str) -> None:
 def test_bad_base_url_is_a_configuration_error(api_key: str) -> None:
     with pytest.raises(ConfigurationError, match="base_url"):
         GroqDriver(MODEL, api_key=api_key, base_url="api.groq.com")
+
+
+async def test_streaming_a_json_schema_is_refused_before_any_request(
+    driver: GroqDriver, emulator: Emulator
+) -> None:
+    from botticelli import InvalidRequestError, ResponseFormat
+
+    before = len(emulator.requests)
+    schema = ResponseFormat.json_schema({"type": "object", "properties": {"a": {"type": "integer"}}})
+    with pytest.raises(InvalidRequestError) as info:
+        driver.generate_stream(hello(response_format=schema))
+    assert info.value.code == "unsupported_parameter" and info.value.provider == "groq"
+    assert "generate_json()" in info.value.message and "stream" in info.value.message
+    assert len(emulator.requests) == before  # refused here, not by the server
+    plain = await driver.generate(hello(response_format=schema, max_tokens=50))  # the alternative works
+    assert plain.text.startswith("{")

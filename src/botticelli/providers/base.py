@@ -51,13 +51,23 @@ class Provider:
     read_error: ErrorReader | None = None
     no_retry: frozenset[int] = frozenset()  # statuses never retried whatever the generic policy says
     ranges: ParameterRanges = field(default_factory=ParameterRanges)
+    streams_json_schema: bool = True  # False: a JSON schema with stream=true is refused (Groq)
 
     def __post_init__(self) -> None:
         if not self.title:
             object.__setattr__(self, "title", self.name)
 
-    def check(self, request: GenerateRequest, model: str) -> None:
+    def check(self, request: GenerateRequest, model: str, *, stream: bool = False) -> None:
         """Refuse, before any request, what this provider is documented to reject."""
+        fmt = request.response_format
+        if stream and not self.streams_json_schema and fmt is not None and fmt.type == "json_schema":
+            raise InvalidRequestError(
+                f"{self.title} does not stream answers shaped by a JSON schema: call generate() "
+                "or generate_json() instead of streaming",
+                provider=self.name,
+                model=model,
+                code="unsupported_parameter",
+            )
         ranges = self.ranges
         for name, value, (low, high) in (
             ("temperature", request.temperature, ranges.temperature),

@@ -61,4 +61,5 @@ GROQ = Provider(
     plans="botticelli.providers.groq_plans:GROQ_PLANS",
     read_error=read_error,
     no_retry=frozenset({FLEX_CAPACITY}),
+    streams_json_schema=False,  # groq-wire.md: json_schema with stream=true is a 400
 )
