@@ -616,3 +616,131 @@ def test_mulaw_speech_is_a_mulaw_wav() -> None:
     data = audio.wav(0.5, 8000, mulaw=True)
     assert data[:4] == b"RIFF" and int.from_bytes(data[20:22], "little") == 7
     assert len(data) == 4 + 4 + 4 + 8 + 18 + 8 + 4000
+
+
+# -- failed generations (groq-wire.md §4.3): the emulator's 400s, and what the driver makes of them
+
+
+@pytest.mark.parametrize("offer", ["json_schema", "json_object", "tools"])
+def test_a_failed_generation_gets_groqs_body(http: Any, offer: str) -> None:
+    from botticelli.emulator import Fault
+
+    fields: dict[str, Any] = {
+        "json_schema": {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "movie",
+                    "schema": {"type": "object", "properties": {"t": {"type": "string"}}},
+                },
+            }
+        },
+        "json_object": {"response_format": {"type": "json_object"}},
+        "tools": {"tools": [WEATHER], "tool_choice": "required"},
+    }[offer]
+    EMULATOR.inject(Fault("generation_failed", count=1))
+    try:
+        refused = http.post("/chat/completions", json=body(**fields))
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        code = "tool_use_failed" if offer == "tools" else "json_validate_failed"
+        assert error["code"] == code and error["type"] == "invalid_request_error"
+        assert "See 'failed_generation' for more details." in error["message"]
+        generated = error["failed_generation"]
+        if offer == "tools":
+            assert generated.startswith("<function=get_weather>")
+        else:  # JSON cut short: what the model wrote, not valid JSON
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(generated)
+        assert http.post("/chat/completions", json=body(**fields)).status_code == 200  # count=1: once
+    finally:
+        EMULATOR.reset()
+
+
+async def test_generate_json_keeps_the_failed_generation() -> None:
+    import dataclasses
+
+    from botticelli import GenerateRequest, GroqDriver, InvalidRequestError
+    from botticelli.emulator import Fault
+
+    @dataclasses.dataclass
+    class Film:
+        title: str
+
+    driver = GroqDriver("openai/gpt-oss-20b", api_key=TEST_KEY, base_url=EMULATOR.base_url, max_retries=2)
+    EMULATOR.inject(Fault("generation_failed", failed_generation='{"title": "Du', count=1))
+    try:
+        with pytest.raises(InvalidRequestError) as caught:
+            await driver.generate_json(GenerateRequest.prompt("A film, as JSON"), schema=Film)
+        assert caught.value.code == "json_validate_failed"
+        assert caught.value.failed_generation == '{"title": "Du'
+        assert caught.value.status == 400
+    finally:
+        EMULATOR.reset()
+        await driver.aclose()
+
+
+# -- reasoning: apart from the answer, plain and streamed, counted in usage -----------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "shown"),
+    [
+        (GPT_OSS, {"reasoning_effort": "low"}, "parsed"),  # gpt-oss: parsed, in message.reasoning
+        (GPT_OSS, {"include_reasoning": True}, "parsed"),
+        (GPT_OSS, {}, None),  # the emulator shows reasoning only when a reasoning field is named
+        (GPT_OSS, {"include_reasoning": False}, "hidden"),
+        ("qwen/qwen3.8-27b", {"reasoning_format": "parsed"}, "parsed"),
+        ("qwen/qwen3.8-27b", {"reasoning_format": "raw"}, "raw"),
+        ("qwen/qwen3.8-27b", {"reasoning_format": "hidden"}, "hidden"),
+        ("qwen/qwen3.8-27b", {"reasoning_effort": "default"}, "raw"),  # qwen's default: <think>
+        ("qwen/qwen3.8-27b", {"reasoning_effort": "none"}, None),
+    ],
+)
+async def test_reasoning_plain_and_streamed(model: str, fields: dict[str, Any], shown: str | None) -> None:
+    from botticelli import GenerateRequest, GroqDriver
+
+    request = GenerateRequest.prompt("Why is the sky blue?", max_tokens=40, seed=7, **fields)
+    async with GroqDriver(model, api_key=TEST_KEY, base_url=EMULATOR.base_url) as driver:
+        plain = await driver.generate(request)
+        chunks = [chunk async for chunk in driver.generate_stream(request)]
+    streamed_reasoning = "".join(chunk.reasoning for chunk in chunks)
+    streamed_text = "".join(chunk.text for chunk in chunks)
+    final = chunks[-1].usage
+    assert final is not None
+    if shown is None:
+        assert plain.reasoning == streamed_reasoning == "" and not plain.usage.reasoning_tokens
+        assert "<think>" not in plain.text
+        return
+    assert plain.usage.reasoning_tokens and plain.usage.reasoning_tokens == final.reasoning_tokens
+    assert plain.usage.completion_tokens > plain.usage.reasoning_tokens  # reasoning is part of it
+    if shown == "parsed":
+        assert plain.reasoning and plain.reasoning == streamed_reasoning
+        assert plain.reasoning not in plain.text and plain.reasoning not in streamed_text
+    elif shown == "raw":
+        assert plain.reasoning == streamed_reasoning == ""
+        assert plain.text.startswith("<think>\n") and streamed_text.startswith("<think>\n")
+        assert "</think>" in plain.text and "</think>" in streamed_text
+    else:  # hidden: the model reasoned (and bills it) but shows nothing
+        assert plain.reasoning == streamed_reasoning == "" and "<think>" not in plain.text
+
+
+def test_the_groq_sdk_reads_the_reasoning() -> None:
+    import groq
+
+    client = groq.Groq(base_url=EMULATOR.base_url, api_key=TEST_KEY, max_retries=0)
+    answer = client.chat.completions.create(
+        model=GPT_OSS, messages=HELLO, max_tokens=30, reasoning_effort="medium"
+    )
+    message = answer.choices[0].message
+    assert message.reasoning and message.content and message.reasoning not in message.content
+    assert answer.usage is not None and answer.usage.completion_tokens_details is not None
+    assert answer.usage.completion_tokens_details.reasoning_tokens
+    deltas = [
+        chunk.choices[0].delta.reasoning
+        for chunk in client.chat.completions.create(
+            model=GPT_OSS, messages=HELLO, max_tokens=30, reasoning_effort="medium", stream=True
+        )
+        if chunk.choices and chunk.choices[0].delta.reasoning
+    ]
+    assert "".join(deltas) == message.reasoning

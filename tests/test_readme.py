@@ -22,12 +22,13 @@ def test_the_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(emulator: Emulator, api_key: str, index: int) -> None:
+def test_readme_example_runs(emulator: Emulator, api_key: str, index: int, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "BOTTICELLI_"))}
     env.update(GROQ_API_KEY=api_key, GROQ_BASE_URL=emulator.base_url, BOTTICELLI_GROQ_PLAN="unlimited")
     run = subprocess.run(
         [sys.executable, "-c", BLOCKS[index]],
         env=env,
+        cwd=tmp_path,  # examples write files (speech) where they run
         capture_output=True,
         text=True,
         timeout=60,

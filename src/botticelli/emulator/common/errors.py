@@ -9,12 +9,20 @@ from __future__ import annotations
 
 
 class WireError(Exception):
-    """The HTTP ``status`` and the fields of the error body (``code`` and ``param`` optional)."""
+    """The HTTP ``status`` and the fields of the error body (``code`` and ``param`` optional;
+    ``extra``: more fields of the body's error object, e.g. Groq's ``failed_generation``)."""
 
-    __slots__ = ("code", "message", "param", "status", "type")
+    __slots__ = ("code", "extra", "message", "param", "status", "type")
 
     def __init__(
-        self, status: int, message: str, type: str, *, code: str | None = None, param: str | None = None
+        self,
+        status: int,
+        message: str,
+        type: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -22,6 +30,7 @@ class WireError(Exception):
         self.type = type
         self.code = code
         self.param = param
+        self.extra = extra or {}
 
     def __repr__(self) -> str:
         extra = "".join(
@@ -37,5 +46,12 @@ class WireError(Exception):
     def __hash__(self) -> int:
         return hash(self._fields())
 
-    def _fields(self) -> tuple[int, str, str, str | None, str | None]:
-        return (self.status, self.message, self.type, self.code, self.param)
+    def _fields(self) -> tuple[int, str, str, str | None, str | None, tuple[tuple[str, str], ...]]:
+        return (
+            self.status,
+            self.message,
+            self.type,
+            self.code,
+            self.param,
+            tuple(sorted(self.extra.items())),
+        )

@@ -37,6 +37,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "malformed": {"after_chunks": 0},  # invalid JSON body (stream: one bad `data:` frame)
     "html_403": {},  # Cloudflare's HTML block page
     "slow_first_token": {"delay": 1.0},  # wait `delay` seconds before the first chunk / the body
+    # a valid request whose generation could not become the JSON / tool call asked for: Groq's 400
+    # json_validate_failed (response_format) or tool_use_failed (tools), with `failed_generation`
+    "generation_failed": {"failed_generation": None},
 }
 
 #: Faults that only make sense on a streamed response; non-streaming requests pass them by.

@@ -80,6 +80,8 @@ class ChatCompletions:
             if key is None:
                 raise wire.invalid_api_key()
             params = validate_chat(body, state.settings.backend)
+            if fault is not None and fault.kind == "generation_failed":
+                raise replies.failed_generation(params, fault["failed_generation"])
         except WireError as error:
             return error_response(error, headers)
 
@@ -146,12 +148,14 @@ class ChatCompletions:
     ) -> dict[str, Any]:
         now = time.perf_counter()
         tokens = generation.completion_tokens
+        thought = replies.reasoning_tokens(replies.reasoning_text(params)) if params.reasoning else 0
         return wire.usage(
             params.prompt_tokens,
             tokens,
             queue_time=round(gen_started - started, 9),
             prompt_time=round(params.prompt_tokens * 2e-5, 9),  # a plausible ~50k tokens/s prefill
             completion_time=round(max(now - gen_started, tokens * 1e-3), 9),
+            reasoning_tokens=thought,
         )
 
     async def complete(
@@ -169,6 +173,14 @@ class ChatCompletions:
             generation.finish_reason = "tool_calls"
         else:
             content = "".join([piece async for piece in generation.pieces()])
+        reasoning = None
+        if params.reasoning:
+            thought = replies.reasoning_text(params)
+            generation.completion_tokens += replies.reasoning_tokens(thought)
+            if params.reasoning == "parsed":
+                reasoning = thought
+            elif params.reasoning == "raw":
+                content = f"<think>\n{thought}\n</think>\n\n{content or ''}"
         delay = self.state.settings.token_delay
         if delay:
             await asyncio.sleep(delay * generation.completion_tokens)
@@ -183,6 +195,7 @@ class ChatCompletions:
             req_id=req_id,
             seed=params.seed,
             tool_calls=[call.wire() for call in calls] or None,
+            reasoning=reasoning,
         )
         self.state.recorder.completion(
             stream=False, prompt_tokens=params.prompt_tokens, completion_tokens=generation.completion_tokens
@@ -238,7 +251,17 @@ class ChatCompletions:
     async def _frames(
         self, params: ChatParams, generation: Generation, framer: wire.ChunkFramer
     ) -> AsyncGenerator[bytes, None]:
-        """The SSE frames between the role frame and the final one: content or tool-call deltas."""
+        """The SSE frames between the role frame and the final one: reasoning, then content or
+        tool-call deltas."""
+        if params.reasoning:
+            thought = replies.reasoning_text(params)
+            generation.completion_tokens += replies.reasoning_tokens(thought)
+            if params.reasoning == "parsed":
+                for piece in script_pieces(thought):
+                    yield framer.reasoning(piece)
+            elif params.reasoning == "raw":
+                for piece in script_pieces(f"<think>\n{thought}\n</think>\n\n"):
+                    yield framer.content(piece)
         calls = replies.tool_calls(params)
         if not calls:
             async with aclosing(generation.pieces()) as pieces:

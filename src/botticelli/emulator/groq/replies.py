@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from botticelli.emulator.backend import message_text, script_pieces
+from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.groq.schema import instance
 from botticelli.emulator.groq.validation import ChatParams
 
@@ -110,3 +111,40 @@ def structured_content(params: ChatParams) -> str | None:
     schema = spec.get("schema") or {"type": "object"}
     value = instance(schema, f"{spec['name']}:{_digest(params)}")
     return orjson.dumps(value).decode()
+
+
+def failed_generation(params: ChatParams, text: str | None) -> WireError:
+    """Groq's 400 for a generation that did not become what was asked (groq-wire.md §4.3):
+    ``tool_use_failed`` when tools were offered, else ``json_validate_failed``. The default
+    ``failed_generation`` is what such a model writes: a call in its own tag syntax, or JSON cut
+    short."""
+    if params.tools:
+        name = params.tools[0]["function"]["name"]
+        generated = text if text is not None else f'<function={name}>{{"broken": </function>'
+        return WireError(
+            400,
+            "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+            "invalid_request_error",
+            code="tool_use_failed",
+            extra={"failed_generation": generated},
+        )
+    content = structured_content(params) or '{"answer": "unfinished'
+    generated = text if text is not None else content[: max(1, len(content) // 2)]
+    return WireError(
+        400,
+        "Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details.",
+        "invalid_request_error",
+        code="json_validate_failed",
+        extra={"failed_generation": generated},
+    )
+
+
+def reasoning_text(params: ChatParams) -> str:
+    """What the fake model thinks before it answers (deterministic, from the last user turn)."""
+    words = _last_user_text(params).split()[:8]
+    topic = " ".join(words) or "the conversation"
+    return f"The user asks about {topic!r}. A short, direct answer fits; no tools are needed."
+
+
+def reasoning_tokens(text: str) -> int:
+    return max(1, len(text) // 4)

@@ -86,7 +86,7 @@ def error_body(
 
 def error_body_of(error: WireError) -> dict[str, Any]:
     """The body Groq sends for ``error``."""
-    return error_body(error.message, error.type, code=error.code, param=error.param)
+    return error_body(error.message, error.type, code=error.code, param=error.param, **error.extra)
 
 
 def invalid_request(message: str, param: str | None = None) -> WireError:
@@ -185,9 +185,11 @@ def usage(
     queue_time: float,
     prompt_time: float,
     completion_time: float,
+    reasoning_tokens: int = 0,
 ) -> dict[str, Any]:
-    """``usage`` with keys in Groq's wire order (§3.2)."""
-    return {
+    """``usage`` with keys in Groq's wire order (§3.2); ``reasoning_tokens`` (part of the
+    completion tokens) adds ``completion_tokens_details``."""
+    found: dict[str, Any] = {
         "queue_time": queue_time,
         "prompt_tokens": prompt_tokens,
         "prompt_time": prompt_time,
@@ -196,6 +198,9 @@ def usage(
         "total_tokens": prompt_tokens + completion_tokens,
         "total_time": round(prompt_time + completion_time, 9),
     }
+    if reasoning_tokens:
+        found["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+    return found
 
 
 def completion_object(
@@ -209,11 +214,15 @@ def completion_object(
     req_id: str,
     seed: int,
     tool_calls: list[dict[str, Any]] | None = None,
+    reasoning: str | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object in the key order of §3.2 (a Batch API output line embeds it).
 
-    With ``tool_calls`` the message is ``{"role", "content": null, "tool_calls": [...]}``."""
+    With ``tool_calls`` the message is ``{"role", "content": null, "tool_calls": [...]}``;
+    ``reasoning``: the parsed reasoning, ``message.reasoning`` (§3.2, [SDK] message type)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning"] = reasoning
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {
@@ -313,6 +322,10 @@ class ChunkFramer:
                 "usage": usage,
             }
         )
+
+    def reasoning(self, text: str) -> bytes:
+        """A piece of the parsed reasoning: ``delta: {"reasoning": ...}`` (§6, the SDK's delta)."""
+        return self._delta({"reasoning": text})
 
     def tool_call(self, index: int, call_id: str, name: str, arguments: str) -> bytes:
         """The first delta of one tool call: ``index``, ``id``, ``type``, ``function.name`` and the
