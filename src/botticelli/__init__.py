@@ -37,6 +37,7 @@ _EXPORTS = {
     "ResponseStream": "drivers.base",
     "OpenAICompatibleDriver": "drivers.openai_compatible",
     "GroqDriver": "drivers.groq",
+    "AnthropicDriver": "drivers.anthropic",
     "BotticelliWarning": "errors",
     "HTTPDriver": "drivers.http",
     "LocalDriver": "drivers.local",
@@ -68,6 +69,7 @@ _EXPORTS = {
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
+    "AnthropicDriver",
     "AuthenticationError",
     "BlockingDriver",
     "BotticelliError",
@@ -146,6 +148,7 @@ if TYPE_CHECKING:
     from .blocking import BlockingDriver
     from .cache import CachedDriver, open_cache
     from .config import Timeout
+    from .drivers.anthropic import AnthropicDriver
     from .drivers.base import Driver, ResponseStream
     from .drivers.groq import GroqDriver
     from .drivers.http import HTTPDriver

@@ -77,6 +77,7 @@ class Capabilities:
     include_reasoning: bool = False  # Groq's include_reasoning
     builtin_tools: tuple[str, ...] = ()  # server-side tools, e.g. browser_search
     rejected_parameters: tuple[str, ...] = ()
+    exclusive_parameters: tuple[str, ...] = ()  # of these the model takes one at most (temperature, top_p)
     context_window: int | None = None
     max_output_tokens: int | None = None
 
@@ -171,7 +172,7 @@ def _checked(key: str, value: Any, where: str) -> Any:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise CatalogError(f"{where}: {key} must be a positive integer or null, got {value!r}")
         return value
-    if key in ("reasoning_efforts", "builtin_tools", "rejected_parameters"):
+    if key in ("reasoning_efforts", "builtin_tools", "rejected_parameters", "exclusive_parameters"):
         if value is None and key == "reasoning_efforts":
             return None
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

@@ -56,6 +56,7 @@ BUILTINS: Mapping[str, str] = {
     "groq": "botticelli.drivers.groq:GroqDriver",
     "openai-compatible": "botticelli.drivers.openai_compatible:OpenAICompatibleDriver",
     "local": "botticelli.drivers.local:LocalDriver",
+    "anthropic": "botticelli.drivers.anthropic:AnthropicDriver",
 }
 
 DriverFactory = Callable[..., "Driver"]

@@ -33,7 +33,18 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 import orjson
 
 from .errors import MaxTurnsError, ToolArgumentsError
-from .types import GenerateRequest, GenerateResponse, Input, Message, Role, Tool, ToolCall, ToolChoice, Usage
+from .types import (
+    GenerateRequest,
+    GenerateResponse,
+    Input,
+    Message,
+    ReasoningOutput,
+    Role,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from .drivers.base import Driver
@@ -792,7 +803,10 @@ def _add_usage(total: Usage, usage: Usage) -> None:
 
 def _assistant(response: GenerateResponse, calls: Sequence[ToolCall]) -> Message:
     text = response.text
-    return Message(Role.ASSISTANT, (Input.text(text),) if text else (), tool_calls=tuple(calls))
+    reasoning = tuple(o for o in response.outputs if isinstance(o, ReasoningOutput))
+    return Message(
+        Role.ASSISTANT, (Input.text(text),) if text else (), tool_calls=tuple(calls), reasoning=reasoning
+    )
 
 
 _tools_of: weakref.WeakKeyDictionary[Any, Tool] = weakref.WeakKeyDictionary()

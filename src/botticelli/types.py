@@ -302,8 +302,13 @@ class Message:
     content: tuple[Input, ...]
     tool_call_id: str | None = None  # for Role.TOOL: which call this answers
     tool_calls: tuple[ToolCall, ...] = ()  # for Role.ASSISTANT: calls the model made
+    #: For Role.ASSISTANT: its reasoning as the provider sent it; signed reasoning (Anthropic's
+    #: thinking) goes back unchanged with the next turn of a tool loop, as the provider requires.
+    reasoning: tuple[ReasoningOutput, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.reasoning, tuple):
+            object.__setattr__(self, "reasoning", tuple(self.reasoning))
         if not isinstance(self.role, Role):
             object.__setattr__(self, "role", _role(self.role))
         if not isinstance(self.content, tuple):

@@ -68,12 +68,15 @@ def _input(item: Input) -> list[Any]:
 
 
 def _message(message: Message) -> list[Any]:
-    return [
+    key = [
         message.role.value,
         [_input(i) for i in message.content],
         message.tool_call_id,
         [[c.id, c.name, c.arguments] for c in message.tool_calls],
     ]
+    if message.reasoning:  # only when present: the keys of every earlier entry stay the same
+        key.append([[r.text, r.signature] for r in message.reasoning])
+    return key
 
 
 def _float(value: float | None) -> float | None:
