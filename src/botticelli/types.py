@@ -24,6 +24,7 @@ __all__ = [
     "Input",
     "Message",
     "MessageBuilder",
+    "ModelListing",
     "Output",
     "RateLimitInfo",
     "ReasoningOutput",
@@ -283,6 +284,25 @@ class ResponseFormat:
         schema: Mapping[str, Any], *, name: str = "response", strict: bool | None = None
     ) -> ResponseFormat:
         return ResponseFormat("json_schema", schema=schema, name=name, strict=strict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelListing:
+    """One model as the provider's server lists it now (``driver.list_models()``, ``botticelli
+    models --live``), not as the bundled catalog remembers it. ``status``: the provider's word
+    (Anthropic's lifecycle ``active`` / ``deprecated`` / ``retired``; ``None`` when not said);
+    dates as the server wrote them (ISO 8601); ``size``: bytes on disk (local servers)."""
+
+    id: str
+    display_name: str | None = None
+    status: str | None = None
+    created: str | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    deprecated_at: str | None = None
+    retires_at: str | None = None
+    owned_by: str | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

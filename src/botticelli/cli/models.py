@@ -12,10 +12,12 @@ from . import output
 
 if TYPE_CHECKING:
     from ..catalog import ModelInfo
+    from ..types import ModelListing
 
 
 @click.command(
-    context_settings={"help_option_names": ["-h", "--help"]}, short_help="List Groq models and their limits."
+    context_settings={"help_option_names": ["-h", "--help"]},
+    short_help="List models: the bundled catalog, or --live from the server.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Include retired models, with date and replacement.")
 @click.option(
@@ -31,7 +33,23 @@ if TYPE_CHECKING:
     is_flag=True,
     help="List the providers instead: built-ins and installed plugins (the PROVIDER in provider:model).",
 )
-def models(show_all: bool, plan: str, show_providers: bool) -> int:
+@click.option(
+    "-p",
+    "--provider",
+    default="groq",
+    show_default=True,
+    metavar="NAME",
+    help="Whose models: groq, anthropic, ollama, ... (see --providers).",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Ask the provider's server what it serves now (needs its key; Ollama: a running server).",
+)
+@click.option("--base-url", metavar="URL", help="With --live: the server to ask (default: the provider's).")
+def models(
+    show_all: bool, plan: str, show_providers: bool, provider: str, live: bool, base_url: str | None
+) -> int:
     """List Groq models: status, context window, max completion and rate limits.
 
     Read from the catalog bundled with botticelli; no key or network needed.
@@ -41,14 +59,26 @@ def models(show_all: bool, plan: str, show_providers: bool) -> int:
       botticelli models
       botticelli models --all --plan developer
       botticelli models --providers
+      botticelli models -p anthropic --live
     """
     if show_providers:
         _print_plain(*_providers_table())
         return 0
+    from .. import plugins
+
+    known = plugins.names()
+    if provider not in known:
+        raise output.usage_failure(f"--provider: expected one of {', '.join(known)}, got {provider!r}")
+    if live:
+        _print_plain(*_live_table(provider, base_url, show_all))
+        return 0
     from .. import catalog
 
-    entries = catalog.models("groq", include_retired=show_all)
+    entries = catalog.models(provider, include_retired=show_all)  # none bundled: an empty table
     plans = sorted({name for m in entries for name in m.limits})
+    if not plans:  # a provider without plans: no limit columns
+        _print_plain(*_table(entries, None, show_all, commas=False))
+        return 0
     if plan not in plans:
         raise output.usage_failure(f"--plan: expected one of {', '.join(plans)}, got {plan!r}")
     entries.sort(key=lambda m: (m.retired, m.kind != "chat", m.status != "production", m.id))
@@ -59,25 +89,66 @@ def models(show_all: bool, plan: str, show_providers: bool) -> int:
     return 0
 
 
+def _live_table(provider: str, base_url: str | None, show_all: bool) -> tuple[list[str], list[list[str]]]:
+    """The provider's own list, asked over HTTP through its driver (key, retries, typed errors)."""
+    import asyncio
+
+    from ..plugins import create
+
+    options = {"base_url": base_url} if base_url else {}
+
+    async def ask() -> list[ModelListing]:
+        driver = create(f"{provider}:", **options)
+        lister = getattr(driver, "list_models", None)
+        if lister is None:
+            raise output.usage_failure(f"--live: the {provider} driver cannot list its server's models")
+        async with driver:
+            listed: list[ModelListing] = await lister()
+            return listed
+
+    listed = asyncio.run(ask())
+    if not show_all:
+        listed = [m for m in listed if m.status != "retired"]
+    header = ["ID", "STATUS", "CREATED", "CONTEXT", "MAX OUT", "DEPRECATED", "RETIRES"]
+    rows = [
+        [
+            m.id,
+            m.status or "-",
+            (m.created or "-")[:10],
+            _cell(m.context_window, str),
+            _cell(m.max_output_tokens, str),
+            (m.deprecated_at or "-")[:10],
+            (m.retires_at or "-")[:10],
+        ]
+        for m in listed
+    ]
+    return header, rows
+
+
 def _table(
-    entries: Sequence[ModelInfo], plan: str, show_all: bool, *, commas: bool
+    entries: Sequence[ModelInfo], plan: str | None, show_all: bool, *, commas: bool
 ) -> tuple[list[str], list[list[str]]]:
-    header = ["ID", "STATUS", "KIND", "CONTEXT", "MAX OUT", f"RPM ({plan})", f"TPM ({plan})"]
+    header = ["ID", "STATUS", "KIND", "CONTEXT", "MAX OUT"]
+    if plan is not None:
+        header += [f"RPM ({plan})", f"TPM ({plan})"]
     if show_all:
         header += ["RETIRED", "REPLACEMENT"]
     number = "{:,}".format if commas else str
     rows = []
     for m in entries:
-        limits = m.limits.get(plan)
         row = [
             m.id,
             m.status,
             m.kind,
             _cell(m.context_window, number),
             _cell(m.max_completion_tokens, number),
-            _cell(limits.rpm if limits else None, number),
-            _cell(limits.tpm if limits else None, number),
         ]
+        if plan is not None:
+            limits = m.limits.get(plan)
+            row += [
+                _cell(limits.rpm if limits else None, number),
+                _cell(limits.tpm if limits else None, number),
+            ]
         if show_all:
             row += [m.retired_on or "", m.replacement or ""] if m.retired else ["", ""]
         rows.append(row)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..codecs.anthropic_messages import CURRENT_VERSION, VERSIONS, AnthropicMessages
 from ..config import Timeout, env_value
-from ..errors import BotticelliWarning, ConfigurationError, InvalidRequestError
+from ..errors import BotticelliWarning, ConfigurationError, InvalidRequestError, ResponseError
 from ..providers.anthropic import ANTHROPIC
-from ..types import GenerateRequest
+from ..types import GenerateRequest, ModelListing
 from .http import HTTPDriver
 
 if TYPE_CHECKING:
@@ -153,3 +153,51 @@ class AnthropicDriver(HTTPDriver):
 
     def _encode(self, request: GenerateRequest, *, stream: bool) -> bytes:
         return super()._encode(self._accepted(request), stream=stream)
+
+    # -- the live model list -----------------------------------------------------------------------
+
+    async def list_models(
+        self, *, lifecycle: tuple[str, ...] = ("active", "deprecated")
+    ) -> list[ModelListing]:
+        """``GET /v1/models``, every page, with the lifecycle fields the 2.x API adds (§8.1):
+        ``lifecycle`` picks ``active``, ``deprecated`` and/or ``retired`` models."""
+        from ..codecs import _shape
+
+        found: list[ModelListing] = []
+        after: str | None = None
+        for _ in range(100):  # a server that always says has_more cannot keep us here
+            query = "limit=1000" + "".join(f"&lifecycle[]={name}" for name in lifecycle)
+            if after:
+                query += f"&after_id={after}"
+            reply = await self.request("GET", f"/models?{query}")
+            data = self.parse_json(reply.content, reply.headers, reply.status)
+            entries = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(entries, list):
+                raise ResponseError(
+                    "the model list has no data array",
+                    provider=self.provider_name,
+                    model=self.model_name,
+                    status=reply.status,
+                    body=data,
+                )
+            for entry in entries:
+                if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                    continue
+                found.append(
+                    ModelListing(
+                        id=entry["id"],
+                        display_name=_shape.label(entry.get("display_name")),
+                        status=_shape.label(entry.get("lifecycle")),
+                        created=_shape.label(entry.get("created_at")),
+                        context_window=_shape.count(entry.get("max_input_tokens")),
+                        max_output_tokens=_shape.count(entry.get("max_tokens")),
+                        deprecated_at=_shape.label(entry.get("deprecated_at")),
+                        retires_at=_shape.label(entry.get("retires_at")),
+                        owned_by="Anthropic",
+                    )
+                )
+            last = _shape.label(data.get("last_id"))
+            if data.get("has_more") is not True or not last or last == after:
+                break
+            after = last
+        return found

@@ -23,10 +23,11 @@ from .._headers import parse_rate_limit
 from .._sse import EventTooLarge, NDJSONDecoder, SSEDecoder
 from .._status import error_from_content, error_from_data
 from .._transport import Reply, Transport, check_api_key, check_base_url, connection_error
+from ..codecs import _shape
 from ..codecs._shape import parse_json
 from ..config import Secret, Timeout, config_path, env_value
 from ..errors import APITimeoutError, BotticelliWarning, ConfigurationError, ModelsError, ResponseError
-from ..types import GenerateRequest, GenerateResponse, Later, RateLimitInfo, StreamChunk, Usage
+from ..types import GenerateRequest, GenerateResponse, Later, ModelListing, RateLimitInfo, StreamChunk, Usage
 from .base import Driver, ResponseStream
 from .profile import check_capabilities
 
@@ -268,6 +269,38 @@ class HTTPDriver(Driver):
             max_retries=max_retries,
         )
 
+    async def list_models(self) -> list[ModelListing]:
+        """The models the server offers now (``GET /models``, OpenAI's shape; Groq adds context
+        windows). Drivers of other wire formats override it."""
+        reply = await self.request("GET", "/models")
+        data = self.parse_json(reply.content, reply.headers, reply.status)
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise ResponseError(
+                "the model list has no data array",
+                provider=self.provider_name,
+                model=self.model_name,
+                status=reply.status,
+                body=data,
+            )
+        found = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue  # a listing informs: odd entries are skipped, not fatal
+            created = _shape.count(entry.get("created"))
+            active = entry.get("active")
+            found.append(
+                ModelListing(
+                    id=entry["id"],
+                    status=None if not isinstance(active, bool) else ("active" if active else "inactive"),
+                    created=None if created is None else _iso(created),
+                    context_window=_shape.count(entry.get("context_window")),
+                    max_output_tokens=_shape.count(entry.get("max_completion_tokens")),
+                    owned_by=_shape.label(entry.get("owned_by")),
+                )
+            )
+        return found
+
     # -- generate ------------------------------------------------------------------------------
 
     def check(self, request: GenerateRequest, *, stream: bool = False) -> None:
@@ -467,3 +500,10 @@ async def _drain(content: aiohttp.StreamReader) -> None:
         async with asyncio.timeout(_defaults.STREAM_DRAIN_TIMEOUT):
             while await content.readany():
                 pass
+
+
+def _iso(timestamp: int) -> str:
+    """Unix seconds as ISO 8601 (UTC), the form every listing prints."""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
