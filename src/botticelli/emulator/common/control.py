@@ -2,7 +2,8 @@
 
 ``POST faults`` queues faults (one object, a list, or ``{"faults": [...]}``), ``GET faults`` lists
 the pending ones, ``GET stats`` returns the counters, ``POST reset`` forgets everything and
-``GET requests`` returns the request log with ``authorization`` redacted.
+``GET requests`` returns the request log with the credential headers (``authorization``,
+``x-api-key``, ``x-goog-api-key``) redacted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from botticelli.emulator.common.http import json_response
 from botticelli.emulator.common.state import State
 
 PREFIX = "/_emulator/"
+#: Headers that carry a key: never returned by the request log.
+_CREDENTIALS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 
 
 async def handle_control(state: State, request: web.BaseRequest, action: str) -> web.Response | None:
@@ -46,7 +49,7 @@ async def handle_control(state: State, request: web.BaseRequest, action: str) ->
             {
                 "method": r.method,
                 "path": r.path,
-                "headers": {k: ("<redacted>" if k == "authorization" else v) for k, v in r.headers.items()},
+                "headers": {k: ("<redacted>" if k in _CREDENTIALS else v) for k, v in r.headers.items()},
                 "body": r.body,
             }
             for r in state.recorder.requests()
