@@ -399,3 +399,29 @@ async def test_reasoning(target: Target) -> None:
         chunks = [c async for c in driver.generate_stream(hello(max_tokens=200, **target.reasoning))]
     assert answer.reasoning and answer.text and answer.reasoning not in answer.text
     assert "".join(c.reasoning for c in chunks)
+
+
+# ---- what sits on top of every driver: the cache and batches --------------------------------------
+
+
+async def test_the_cache_answers_the_second_call(target: Target, tmp_path: Any) -> None:
+    from botticelli import CachedDriver, open_cache
+
+    async with connected(target) as (driver, server):
+        cached = CachedDriver(driver, open_cache(tmp_path / "cache.db"), cache_all=True)
+        first = await cached.generate(hello(max_tokens=12))
+        sent = server.stats.requests if server is not None else None
+        second = await cached.generate(hello(max_tokens=12))
+        assert cached.last_hit and second.text == first.text
+        if server is not None:
+            assert server.stats.requests == sent  # nothing went out for the hit
+        await cached.cache.aclose()
+
+
+async def test_a_batch_runs_every_item(target: Target) -> None:
+    from botticelli import generate_batch
+
+    async with connected(target) as (driver, _):
+        results = await generate_batch(driver, [hello(max_tokens=8) for _ in range(6)], concurrency=3)
+    assert [r.id for r in results] == list(range(6))
+    assert all(r.ok and r.response is not None and r.response.text for r in results)
