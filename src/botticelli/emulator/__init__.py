@@ -11,6 +11,12 @@ documented in ``groq-wire.md``; the model behind it is pluggable (``Backend``), 
 fake by default. Also runs standalone: ``python -m botticelli.emulator --port 0``, or from code:
 ``serve(ServeOptions(port=8000))``.
 
+Other wire formats: ``AnthropicEmulator`` (``emulator/anthropic/``, the Messages API) and
+``OllamaEmulator`` (``emulator/ollama/``, the native ``/api``), the same way (``with ...() as
+emu``, ``emu.inject(Fault(...))``), imported only when named; ``python -m botticelli.emulator
+--wire anthropic|ollama`` serves them. The pytest plugin (``botticelli.testing``) has a fixture
+for each.
+
 Layout: ``common/`` holds what every wire format shares (server lifecycle, state, faults,
 stats, rate-limit buckets, the control plane, ``WireError``); ``groq/`` is Groq's wire format
 (validation, chat completions, models, files and batches, bodies and error texts); ``backend``,
@@ -30,6 +36,7 @@ from botticelli.emulator.textgen import FakeBackend
 __all__ = [
     "BACKENDS",
     "FAULT_KINDS",
+    "AnthropicEmulator",
     "Backend",
     "Emulator",
     "EmulatorStats",
@@ -38,6 +45,7 @@ __all__ = [
     "Finish",
     "Generation",
     "Limits",
+    "OllamaEmulator",
     "RateLimiter",
     "RecordedRequest",
     "ServeOptions",
@@ -46,3 +54,16 @@ __all__ = [
     "register_backend",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The other wires' emulators, imported on first use (a Groq user pays nothing for them)."""
+    if name == "AnthropicEmulator":
+        from botticelli.emulator.anthropic import AnthropicEmulator
+
+        return AnthropicEmulator
+    if name == "OllamaEmulator":
+        from botticelli.emulator.ollama import OllamaEmulator
+
+        return OllamaEmulator
+    raise AttributeError(f"module 'botticelli.emulator' has no attribute {name!r}")

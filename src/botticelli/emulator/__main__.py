@@ -1,8 +1,11 @@
-"""``python -m botticelli.emulator``: serve the emulator until SIGINT/SIGTERM.
+"""``python -m botticelli.emulator [--wire groq|anthropic|ollama]``: serve an emulator until
+SIGINT/SIGTERM.
 
 Prints exactly one line, ``botticelli emulator listening on http://HOST:PORT``, once it accepts
-connections, so a parent process started with ``--port 0`` can read the URL. The options map one
-to one onto ``ServeOptions``; ``serve`` does the rest (as for ``botticelli serve``).
+connections, so a parent process started with ``--port 0`` can read the URL. For Groq (the
+default) the options map one to one onto ``ServeOptions`` and ``serve`` does the rest (as for
+``botticelli serve``); ``--wire anthropic`` and ``--wire ollama`` take the options their wire
+has (``--plan``, ``--batch-step`` and the per-day limits are Groq's).
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from botticelli.emulator.backend import backend_names
 from botticelli.emulator.common.state import DEFAULT_BATCH_STEP
 from botticelli.emulator.groq.emulator import PLANS, ServeOptions, serve
 
+WIRES = ("groq", "anthropic", "ollama")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m botticelli.emulator",
-        description="A Groq-compatible emulator for tests and benchmarks.",
+        description="An emulator of a provider's wire (Groq by default) for tests and benchmarks.",
     )
+    parser.add_argument("--wire", choices=WIRES, default="groq", help="which API to serve (default groq)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
     parser.add_argument("--plan", choices=PLANS, default="free", help="whose per-model limits to apply")
@@ -61,8 +67,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve_wire(args: argparse.Namespace) -> int:
+    """Anthropic's or Ollama's emulator in the foreground, with ``serve``'s exit codes."""
+    import asyncio
+
+    from botticelli.emulator.backend import make_backend
+    from botticelli.emulator.common.server import EmulatorServer, serve_until_signalled
+    from botticelli.errors import BotticelliError
+
+    try:
+        backend = make_backend(args.backend)
+        if args.reply_tokens is not None:
+            from botticelli.emulator.textgen import FakeBackend
+
+            if not isinstance(backend, FakeBackend) or args.reply_tokens < 1:
+                raise ValueError(
+                    f"--reply-tokens: needs the fake backend and N >= 1, got {args.reply_tokens}"
+                )
+            backend.reply_tokens = (args.reply_tokens, args.reply_tokens)
+        emulator: EmulatorServer
+        if args.wire == "anthropic":
+            from botticelli.emulator.anthropic import AnthropicEmulator
+
+            limits = {"rpm": args.rpm} if args.rpm is not None else None
+            emulator = AnthropicEmulator(
+                host=args.host,
+                port=args.port,
+                api_keys=tuple(args.api_keys) if args.api_keys is not None else None,
+                enforce_limits=args.enforce_limits,
+                limits=limits,
+                token_delay=args.token_delay,
+                backend=backend,
+                window_scale=args.window_scale,
+            )
+        else:
+            from botticelli.emulator.ollama import OllamaEmulator
+
+            emulator = OllamaEmulator(
+                host=args.host, port=args.port, token_delay=args.token_delay, backend=backend
+            )
+        asyncio.run(serve_until_signalled(emulator))
+    except (ValueError, OSError, BotticelliError) as exc:
+        print(f"botticelli emulator: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.wire != "groq":
+        return _serve_wire(args)
     return serve(
         ServeOptions(
             host=args.host,
