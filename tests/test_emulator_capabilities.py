@@ -744,3 +744,18 @@ def test_the_groq_sdk_reads_the_reasoning() -> None:
         if chunk.choices and chunk.choices[0].delta.reasoning
     ]
     assert "".join(deltas) == message.reasoning
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "minLength": 10**12},
+        {"type": "array", "items": {"type": "integer"}, "minItems": 10**12},
+        {"type": "object", "minProperties": 10**12},
+    ],
+)
+def test_a_huge_minimum_in_a_schema_cannot_exhaust_the_emulator(schema: dict[str, Any]) -> None:
+    from botticelli.emulator.groq.schema import MAX_SIZE
+
+    value = instance(schema, "seed")
+    assert 0 < len(value) <= MAX_SIZE

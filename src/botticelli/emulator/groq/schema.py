@@ -29,6 +29,9 @@ _FORMATS = {
     "ipv4": "192.0.2.1",
     "hostname": "example.com",
 }
+#: The most characters, items or properties one value gets, whatever a schema's minimum asks: a
+#: request must not make the emulator build a gigabyte (a real model would stop at max_tokens).
+MAX_SIZE = 10_000
 _MAX_DEPTH = 8
 
 
@@ -128,6 +131,7 @@ def _object(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, de
     minimum = schema.get("minProperties")
     extra = schema.get("additionalProperties", True)
     if isinstance(minimum, int) and extra is not False:
+        minimum = min(minimum, MAX_SIZE)
         index = 0
         while len(out) < minimum:
             out.setdefault(
@@ -143,7 +147,7 @@ def _array(schema: dict[str, Any], root: dict[str, Any], rng: random.Random, dep
     items = schema.get("items", {})
     low = schema.get("minItems", 0)
     high = schema.get("maxItems")
-    low = low if isinstance(low, int) and low >= 0 else 0
+    low = min(low, MAX_SIZE) if isinstance(low, int) and low >= 0 else 0
     count = max(low, len(prefix), 1 if depth < _MAX_DEPTH else 0)
     if isinstance(high, int):
         count = min(count, max(high, low))
@@ -171,6 +175,8 @@ def _string(schema: dict[str, Any], rng: random.Random) -> str:
         text = " ".join(words)
     low = schema.get("minLength")
     high = schema.get("maxLength")
+    if isinstance(low, int):
+        low = min(low, MAX_SIZE)
     if isinstance(low, int) and len(text) < low:
         text = (text + " " + "x" * low)[: max(low, 0)] if low > 0 else text
         text = text.ljust(low, "x")
