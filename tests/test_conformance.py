@@ -114,7 +114,6 @@ TARGETS = [
         key="sk-ant-conformance-key",
         vision_model="claude-haiku-5-5",
         reasoning={"include_reasoning": True},
-        needs="botticelli.emulator.anthropic.emulator",
     ),
     Target(
         "ollama",
@@ -122,7 +121,7 @@ TARGETS = [
         _ollama_server,
         _ollama_options,
         errors=frozenset({"not_found", "server"}),  # no keys, no rate limits on a local server
-        needs="botticelli.drivers.ollama",
+        vision_model="gemma3",
     ),
     Target(
         "local",

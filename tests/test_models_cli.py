@@ -39,3 +39,24 @@ def test_live_without_a_server_is_one_line(tmp_path: Path) -> None:
     run = CliRunner(tmp_path, "http://127.0.0.1:9")("models", "--live")
     assert run.returncode == 1 and len(run.stderr_lines) == 1 and "connect" in run.stderr.lower()
 
+
+def test_live_ollama_lists_what_is_pulled(tmp_path: Path) -> None:
+    from botticelli.emulator.ollama import OllamaEmulator
+
+    with OllamaEmulator(models=["llama3.2", "qwen3:8b"]) as emu:
+        run = CliRunner(tmp_path, None)(
+            "models", "-p", "ollama", "--live", "--base-url", emu.base_url, key=None
+        )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[-1] == "SIZE"
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"llama3.2:latest", "qwen3:8b"}
+    assert rows["llama3.2:latest"][-1] == "GB"  # "2.0 GB": its size on disk
+
+
+def test_live_ollama_without_a_server_says_how_to_start_it(tmp_path: Path) -> None:
+    run = CliRunner(tmp_path, None)(
+        "models", "-p", "ollama", "--live", "--base-url", "http://127.0.0.1:9", key=None
+    )
+    assert run.returncode == 1 and len(run.stderr_lines) == 1 and "ollama serve" in run.stderr

@@ -265,8 +265,9 @@ def test_parse_spec_examples() -> None:
     assert parse_spec("openai-compatible:llama3.2:3b") == Spec("openai-compatible", "llama3.2:3b")
     assert parse_spec("meta-llama/llama-4:free") == Spec("groq", "meta-llama/llama-4:free")
     assert str(Spec("local", "smollm2")) == "local:smollm2"
-    with pytest.raises(ConfigurationError, match=r"unknown provider 'ollama' in 'ollama:llama3.2:3b'"):
-        parse_spec("ollama:llama3.2:3b")
+    assert parse_spec("ollama:llama3.2:3b") == Spec("ollama", "llama3.2:3b")  # a tag keeps its colon
+    with pytest.raises(ConfigurationError, match=r"unknown provider 'olama' in 'olama:llama3.2:3b'"):
+        parse_spec("olama:llama3.2:3b")
     with pytest.raises(ConfigurationError, match="unknown provider ''"):
         parse_spec(":model")
     with pytest.raises(AttributeError):

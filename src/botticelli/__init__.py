@@ -39,6 +39,7 @@ _EXPORTS = {
     "OpenAICompatibleDriver": "drivers.openai_compatible",
     "GroqDriver": "drivers.groq",
     "AnthropicDriver": "drivers.anthropic",
+    "OllamaDriver": "drivers.ollama",
     "BotticelliWarning": "errors",
     "HTTPDriver": "drivers.http",
     "LocalDriver": "drivers.local",
@@ -93,6 +94,7 @@ __all__ = [
     "ModelListing",
     "ModelNotFoundError",
     "ModelsError",
+    "OllamaDriver",
     "OpenAICompatibleDriver",
     "OutputValidationError",
     "RateLimitError",
@@ -155,6 +157,7 @@ if TYPE_CHECKING:
     from .drivers.groq import GroqDriver
     from .drivers.http import HTTPDriver
     from .drivers.local import LocalDriver
+    from .drivers.ollama import OllamaDriver
     from .drivers.openai_compatible import OpenAICompatibleDriver
     from .drivers.wrapper import WrapperDriver
     from .errors import (

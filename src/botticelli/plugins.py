@@ -57,6 +57,7 @@ BUILTINS: Mapping[str, str] = {
     "openai-compatible": "botticelli.drivers.openai_compatible:OpenAICompatibleDriver",
     "local": "botticelli.drivers.local:LocalDriver",
     "anthropic": "botticelli.drivers.anthropic:AnthropicDriver",
+    "ollama": "botticelli.drivers.ollama:OllamaDriver",
 }
 
 DriverFactory = Callable[..., "Driver"]

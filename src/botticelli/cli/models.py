@@ -122,6 +122,10 @@ def _live_table(provider: str, base_url: str | None, show_all: bool) -> tuple[li
         ]
         for m in listed
     ]
+    if any(m.size for m in listed):  # a local server: what each model takes on disk
+        header.append("SIZE")
+        for row, m in zip(rows, listed, strict=True):
+            row.append(f"{m.size / 1e9:.1f} GB" if m.size else "-")
     return header, rows
 
 
