@@ -7,12 +7,21 @@ errors and rate limiter as chat (``limited=True``). A file that cannot be read i
 (``InvalidRequestError`` for a chat model on an audio endpoint, ``ModelNotFoundError`` for an
 unknown model).
 
+Speech to text also respects the model's audio seconds per hour and per day (ASH / ASD): before
+sending, one request and the upload's length (``audio_duration.probe``: exact for WAV and FLAC,
+an over-estimate otherwise; at least 10 s billed) are reserved together in the limiter of the
+speech model on the same key (``Limiter.reserve_audio``, against its RPM, RPD, ASH and ASD),
+waiting until they fit; a file longer than the whole hourly limit is refused unsent, a used-up
+daily quota fails fast, and a failed call gives its seconds back. A chat driver's uploads are
+counted there, not against the chat model's limits (Groq limits per model).
+
 ``GroqDriver.transcribe`` / ``translate`` / ``speak`` call these; so does the CLI
 (``botticelli transcribe FILE``, ``botticelli speak "text" -o out.wav``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import Sequence
@@ -22,10 +31,13 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import orjson
 
-from .errors import ConfigurationError, InvalidRequestError, ResponseError
+from .audio_duration import probe
+from .errors import ConfigurationError, InvalidRequestError, ModelsError, ResponseError
 
 if TYPE_CHECKING:
+    from ._transport import Reply
     from .drivers.http import HTTPDriver
+    from .ratelimit import Limiter
 
 __all__ = [
     "AUDIO_FORMATS",
@@ -260,12 +272,13 @@ async def transcribe(
         fields.append(("timestamp_granularities[]", granularity))
     body, form_type = _multipart(fields, name, _mime(name, content_type), data)
     accept = "text/plain, */*" if response_format == "text" else "application/json"
-    reply = await driver.request(
-        "POST",
+    reply = await _send_audio(
+        driver,
+        model,
+        data,
         "/audio/translations" if translate else "/audio/transcriptions",
-        content=body,
-        headers={"content-type": form_type, "accept": accept},
-        limited=True,
+        body,
+        {"content-type": form_type, "accept": accept},
     )
     request_id = reply.headers.get(driver.codec.request_id_header)
     if response_format == "text" and not reply.headers.get("content-type", "").startswith("application/json"):
@@ -283,6 +296,43 @@ async def transcribe(
             body=found,
         )
     return _transcription(found, request_id, model)
+
+
+def _speech_limiter(driver: HTTPDriver, model: str) -> Limiter | None:
+    """The limiter of the speech model on the driver's key: the driver's own when it is that
+    model, else its sibling (``Limiter.for_model``); ``None`` when nothing is limited (no
+    limiter: the unlimited plan)."""
+    own = driver.limiter
+    return own.for_model(model) if own is not None else None
+
+
+async def _send_audio(
+    driver: HTTPDriver, model: str, data: bytes, path: str, body: bytes, headers: dict[str, str]
+) -> Reply:
+    """Send one upload within the speech model's limits: a request and its seconds reserved
+    first (a wait, or a refusal before sending); the seconds come back when the call fails, and
+    a 429 naming an audio-seconds limit empties that budget. The transport's limiter counts the
+    upload too when it is the speech model's own (its concurrency, retry-after and headers);
+    a chat model's limiter leaves it alone. Without an audio budget (no ASH/ASD known for the
+    model, or the unlimited plan) the driver's limiter counts it as a request, as before."""
+    speech = _speech_limiter(driver, model)
+    if speech is None or not speech.audio_limited:
+        return await driver.request("POST", path, content=body, headers=headers, limited=True)
+    length = probe(data)
+    reserved = await speech.reserve_audio(length.billed, exact=length.exact)
+    try:
+        return await driver.request(
+            "POST", path, content=body, headers=headers, limited=speech is driver.limiter
+        )
+    except BaseException as exc:
+        await asyncio.shield(_failed(speech, reserved, exc))
+        raise
+
+
+async def _failed(speech: Limiter, reserved: float, error: BaseException) -> None:
+    await speech.refund_audio(reserved)  # the server billed nothing for a failed call
+    if isinstance(error, ModelsError):
+        await speech.audio_rejected(error)
 
 
 async def translate(

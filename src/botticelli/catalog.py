@@ -42,12 +42,15 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class PlanLimits:
-    """Per-model limits of one plan; ``None`` means the plan sets no such limit."""
+    """Per-model limits of one plan; ``None`` means the plan sets no such limit. ``ash`` / ``asd``:
+    audio seconds per hour / per day (speech-to-text models; groq-wire.md §5.2)."""
 
     rpm: int | None = None
     rpd: int | None = None
     tpm: int | None = None
     tpd: int | None = None
+    ash: int | None = None
+    asd: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

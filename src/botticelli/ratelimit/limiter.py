@@ -23,6 +23,14 @@ A request flows through it like this (``Transport.send`` and the driver):
 6. ``release``: the concurrency slot, when the response is read (streams: when they end).
 7. ``settle``: the driver swaps the estimate for the usage the response reports.
 
+Audio seconds (ASH/ASD, speech-to-text models) are a separate budget of the same limiter, off the
+request path: ``audio.py`` calls ``reserve_audio`` with an upload's billed seconds before sending
+(one request and the seconds, reserved together against the model's RPM, RPD, ASH and ASD; it
+waits, or refuses a file longer than the whole hourly limit, or fails fast on a daily quota),
+``refund_audio`` when the call fails, and ``audio_rejected`` when the server's 429 names an
+audio-seconds limit. A chat driver's uploads are counted by the speech model's limiter
+(``for_model``), not by the chat model's.
+
 Nothing the server says is believed blindly (learning.py); a reported usage is clamped to
 [0, estimate + context window] and charges at most one bucket; a retry-after holds at most
 ``MAX_RETRY_AFTER`` (a day for a daily quota). So no single response can make anyone wait longer
@@ -49,7 +57,22 @@ from .estimate import prompt_tokens
 from .learning import ABSURD, CONFIRMATIONS, Learning
 from .plans import ASSUMED, Plans
 from .slots import Slots
-from .spec import DAILY, KINDS, NAMES, RPD, TPD, TPM, WINDOWS, RateLimits
+from .spec import (
+    ASD,
+    ASH,
+    AUDIO_KINDS,
+    AUDIO_NAMES,
+    AUDIO_WINDOWS,
+    DAILY,
+    KINDS,
+    NAMES,
+    RPD,
+    RPM,
+    TPD,
+    TPM,
+    WINDOWS,
+    RateLimits,
+)
 from .state import InProcessState, State
 from .status import LimitState, RateLimitStatus, format_seconds
 
@@ -74,7 +97,8 @@ class Limiter:
 
     ``schema``: which response headers mean what (``NO_RATE_LIMITS``: headers are ignored);
     ``plans``: the provider's plans (``None``: it has none); ``state``: where the buckets live
-    (default: in this process, timed by ``clock``)."""
+    (default: in this process, timed by ``clock``); ``audio_state``: where the audio-seconds
+    buckets live (default: in this process)."""
 
     def __init__(
         self,
@@ -91,6 +115,7 @@ class Limiter:
         max_completion: int | None = None,
         context_window: int | None = None,
         state: State | None = None,
+        audio_state: State | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.provider = provider
@@ -105,6 +130,10 @@ class Limiter:
         self._max_completion = max_completion
         self._context_window = context_window
         self._state: State = state if state is not None else InProcessState(clock)
+        self._audio_state = audio_state
+        self._clock = clock
+        #: The registry's look-up of another model's limiter on the same key (``for_model``).
+        self.siblings: Callable[[str], Limiter | None] | None = None
         self._learning = Learning(
             schema, plans.table(model) if plans is not None else {}, f"{provider} {model}"
         )
@@ -135,11 +164,28 @@ class Limiter:
         self._rates: Vector = self.limits.rates()
         self._rated = any(c > 0 for c in self._caps)
         self._slots.limit = self.limits.concurrency
+        self._audio_caps: Vector = self.limits.audio_capacities()
+        self._audio_rates: Vector = self.limits.audio_rates()
+        if self._audio_state is None and self.audio_limited:
+            self._audio_state = InProcessState(self._clock)
 
     @property
     def rated(self) -> bool:
         """Whether any rate (not only concurrency) is limited: then a 429's wait is ours to keep."""
         return self._rated
+
+    @property
+    def audio_limited(self) -> bool:
+        """Whether audio seconds per hour or per day are limited (a speech-to-text model): then
+        uploads go through ``reserve_audio``."""
+        return self._audio_caps[ASH] > 0 or self._audio_caps[ASD] > 0
+
+    def for_model(self, model: str) -> Limiter | None:
+        """The limiter of ``model`` on the same server, key, plan and Redis (this one for its own
+        model; ``None`` when nothing limits that model, or this limiter was made by hand)."""
+        if model == self.model:
+            return self
+        return self.siblings(model) if self.siblings is not None else None
 
     @property
     def shared(self) -> str:
@@ -356,6 +402,8 @@ class Limiter:
         if not isinstance(error, RateLimitError):
             return
         if error.daily:
+            if _audio_kind(error) is not None:
+                return  # audio seconds per day: no request bucket is gone (audio.py tells the budget)
             kind = _daily_kind(error, self._caps)
             if self._caps[kind] > 0:  # empty: every caller now fails fast with the reset time
                 window = WINDOWS[kind] * self.limits.window_scale
@@ -389,6 +437,157 @@ class Limiter:
     def release(self) -> None:
         """Free a concurrency slot (no-op without a concurrency limit). Never raises."""
         self._slots.release()
+
+    # -- audio seconds (audio.py's side) ---------------------------------------------------------
+
+    async def reserve_audio(self, seconds: float, *, exact: bool) -> float:
+        """Wait until the audio budget covers one upload (one request of the model's RPM and RPD
+        and ``seconds``, its billed seconds, of ASH and ASD) and reserve it; returns the seconds
+        reserved, for ``refund_audio``. ``exact``: the length was
+        read from the file's header, so a file longer than the whole hourly (or daily) limit is
+        refused with ``InvalidRequestError`` before sending, when that limit is trusted; an
+        estimate is never refused, and charges at most one bucket. A daily quota that cannot be
+        met within ``MAX_RETRY_AFTER`` raises ``RateLimitError(daily=True)``. The wait is outside
+        the driver's ``Timeout.total`` (that bounds the HTTP exchange): uploads queued beyond the
+        hourly limit are meant to wait their turn, as long as the queue ahead of them needs."""
+        caps = self._audio_caps
+        state = self._audio_state
+        if state is None or not (caps[ASH] > 0 or caps[ASD] > 0):
+            return 0.0
+        amount = _seconds(seconds)
+        if exact:
+            self._check_audio_size(amount)
+        amounts: Vector = (1.0, 1.0, amount, amount)
+        cap = _defaults.MAX_RETRY_AFTER
+        ticket = await state.reserve(caps, self._audio_rates, amounts, _defaults.RATE_LIMIT_MARGIN, cap)
+        if ticket.status == REFUSED:
+            if ticket.kind == ASD:
+                raise self._audio_quota_error(ticket.kind, ticket.wait)
+            raise self._quota_error(ticket.kind, ticket.wait)  # requests per day
+        if ticket.wait <= 0:
+            return amount
+        if ticket.wait >= _defaults.RATE_LIMIT_NOTICE_AFTER:
+            self._notice_audio(ticket.kind, ticket.wait)
+        try:
+            await ticket.hold(cap)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.refund_audio(amount))
+            raise
+        return amount
+
+    async def refund_audio(self, seconds: float) -> None:
+        """Give back an upload's reserved seconds: the call failed, the server billed none.
+        Never raises."""
+        try:
+            amount = _seconds(seconds)
+            caps, state = self._audio_caps, self._audio_state
+            if amount <= 0 or state is None:
+                return
+            deltas: Vector = (0.0, 0.0, min(amount, caps[ASH]), min(amount, caps[ASD]))
+            await state.adjust(
+                caps, self._audio_rates, deltas
+            )  # the request stays counted, as the transport's
+        except Exception:
+            logger.debug("%s %s: audio refund not recorded", self.provider, self.model, exc_info=True)
+
+    async def audio_rejected(self, error: ModelsError) -> None:
+        """The server's 429 named an audio-seconds limit (after ``refund_audio``): empty that
+        bucket until its retry-after, so every caller here waits (hourly) or fails fast (daily)
+        instead of asking again. Other errors are ignored; never raises."""
+        try:
+            kind = _audio_kind(error)
+            state = self._audio_state
+            if kind is None or state is None or self._audio_caps[kind] <= 0:
+                return
+            window = AUDIO_WINDOWS[kind - ASH] * self.limits.window_scale
+            wait = _clamp(getattr(error, "retry_after", None), 0.0, window)
+            targets: list[float | None] = [None, None, None, None]
+            targets[kind] = -self._audio_rates[kind] * wait
+            await state.sync(self._audio_caps, self._audio_rates, targets)
+        except Exception:
+            logger.debug("%s %s: audio 429 not recorded", self.provider, self.model, exc_info=True)
+
+    def _notice_audio(self, kind: int, wait: float) -> None:
+        """One warning per kind the first time an upload waits noticeably."""
+        if kind in (RPM, RPD):
+            if kind not in self._noticed:
+                self._notice(kind, wait)
+            return
+        key = f"audio {kind}"
+        if kind not in (ASH, ASD) or key in self._noticed:
+            return
+        self._noticed.add(key)
+        logger.warning(
+            "waiting %.1f s for %s %s: %s (%g, %s)",
+            wait,
+            self.provider,
+            self.model,
+            AUDIO_NAMES[kind - ASH].rsplit(" (", 1)[0],
+            self._audio_limit(kind),
+            self._audio_label(kind),
+        )
+
+    def _audio_limit(self, kind: int) -> float:
+        return (self.limits.ash if kind == ASH else self.limits.asd) or 0.0
+
+    def _audio_label(self, kind: int) -> str:
+        source = self.sources.get(AUDIO_KINDS[kind - ASH], "configured")
+        if self.plan_assumed and source == f"{self.plan} plan":
+            return f"{source}, assumed"
+        return source
+
+    def _check_audio_size(self, seconds: float) -> None:
+        for kind in (ASH, ASD):
+            limit = self._audio_limit(kind)
+            if not limit or seconds <= limit:
+                continue
+            source = self.sources.get(AUDIO_KINDS[kind - ASH], "")
+            if _from_catalog(source) and self.plan_assumed:  # only assumed: the server decides
+                if "audio size" not in self._noticed:
+                    self._noticed.add("audio size")
+                    logger.info(
+                        "%s %s: %.0f s of audio, more than the %s limit of %s (%s); sent anyway, "
+                        "the server decides; %s",
+                        self.provider,
+                        self.model,
+                        seconds,
+                        AUDIO_NAMES[kind - ASH],
+                        f"{limit:,.0f}",
+                        self._audio_label(kind),
+                        self.plan_hint(),
+                    )
+                continue
+            raise InvalidRequestError(
+                f"audio too long: {seconds:,.0f} s, more than the whole {AUDIO_NAMES[kind - ASH]} limit "
+                f"of {limit:,.0f} ({self._audio_label(kind)}); it cannot be transcribed in one request "
+                "and is not sent. Split the file.",
+                provider=self.provider,
+                model=self.model,
+                code="request_too_large",
+            )
+
+    def _audio_quota_error(self, kind: int, wait: float) -> RateLimitError:
+        kind = kind if kind in (ASH, ASD) else ASD
+        name = AUDIO_NAMES[kind - ASH]
+        window = AUDIO_WINDOWS[kind - ASH] * self.limits.window_scale
+        if not math.isfinite(wait):
+            wait = 2 * window
+        try:
+            at = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
+        except (OverflowError, OSError, ValueError):
+            at = "later"
+        return RateLimitError(
+            f"the {name} quota of {self._audio_limit(kind):,.0f} ({self._audio_label(kind)}) is used "
+            f"up: this file fits in {format_seconds(wait)} (at {at}); not sent. Quotas refill "
+            f"continuously over {format_seconds(window)}.",
+            retry_after=wait,
+            limit=name,
+            daily=kind == ASD,
+            limit_kind=AUDIO_KINDS[kind - ASH],
+            provider=self.provider,
+            model=self.model,
+            code="rate_limit_exceeded",
+        )
 
     # -- the driver's side -------------------------------------------------------------------
 
@@ -491,19 +690,29 @@ class Limiter:
         loop: with Redis and a loop running in this thread it shows the shared state as the last
         call saw it (``astatus`` reads it fresh); without a loop it reads it with a short-lived
         client and short timeouts."""
-        return self._status(*self._state.peek(self._caps, self._rates))
+        audio = None
+        if self._audio_state is not None and self.audio_limited:
+            audio = self._audio_state.peek(self._audio_caps, self._audio_rates)[0]
+        return self._status(*self._state.peek(self._caps, self._rates), audio=audio)
 
     async def astatus(self) -> RateLimitStatus:
         """``status`` for async callers: with Redis, one bounded round trip for fresh numbers."""
-        return self._status(*await self._state.apeek(self._caps, self._rates))
+        audio = None
+        if self._audio_state is not None and self.audio_limited:
+            audio = (await self._audio_state.apeek(self._audio_caps, self._audio_rates))[0]
+        return self._status(*await self._state.apeek(self._caps, self._rates), audio=audio)
 
-    def _status(self, levels: list[float], blocked: float, note: str) -> RateLimitStatus:
+    def _status(
+        self, levels: list[float], blocked: float, note: str, *, audio: list[float] | None = None
+    ) -> RateLimitStatus:
         states = []
         for k, name in enumerate(KINDS):
             cap = self._caps[k]
             if cap <= 0:
                 continue
             used = max(0.0, cap - levels[k])
+            if audio is not None and k in (RPM, RPD) and self._audio_caps[k] > 0:
+                used = max(used, cap - audio[k])  # uploads a chat driver sent count only there
             states.append(
                 LimitState(
                     kind=name,
@@ -513,6 +722,22 @@ class Limiter:
                     used=used,
                     resets_in=used / self._rates[k],
                     source=self._label(k),
+                )
+            )
+        for k in (ASH, ASD):
+            cap = self._audio_caps[k]
+            if audio is None or cap <= 0:
+                continue
+            used = max(0.0, cap - audio[k])
+            states.append(
+                LimitState(
+                    kind=AUDIO_KINDS[k - ASH],
+                    name=AUDIO_NAMES[k - ASH],
+                    limit=cap,
+                    server_limit=self._audio_limit(k) or cap,
+                    used=used,
+                    resets_in=used / self._audio_rates[k],
+                    source=self._audio_label(k),
                 )
             )
         return RateLimitStatus(
@@ -535,7 +760,8 @@ class Limiter:
         self._state.close()
 
     def __repr__(self) -> str:
-        limits = ", ".join(f"{k}={v:g}" for k, v in zip(KINDS, self.limits.values(), strict=True) if v)
+        values = (*self.limits.values(), self.limits.ash, self.limits.asd)
+        limits = ", ".join(f"{k}={v:g}" for k, v in zip(KINDS + AUDIO_KINDS, values, strict=True) if v)
         return f"<Limiter {self.provider} {self.model} plan={self.plan} {limits} {self.shared}>"
 
 
@@ -552,6 +778,22 @@ def _named_limit(error: object) -> tuple[int, float] | None:
     if not isinstance(name, str) or name.lower() not in KINDS or value is None:
         return None
     return KINDS.index(name.lower()), value
+
+
+def _audio_kind(error: object) -> int | None:
+    """ASH or ASD when a 429 names an audio-seconds limit (its ``limit_kind``, else its text:
+    Groq's wording is "... on audio seconds per hour (ASH): Limit 7200 ..."), else ``None``."""
+    if getattr(error, "status", None) != 429 and not isinstance(error, RateLimitError):
+        return None
+    name = getattr(error, "limit_kind", None)
+    if isinstance(name, str) and name.lower() in AUDIO_KINDS:
+        return ASH if name.lower() == "ash" else ASD
+    text = str(getattr(error, "message", "") or error)
+    if "(ASH)" in text:
+        return ASH
+    if "(ASD)" in text:
+        return ASD
+    return None
 
 
 def _daily_kind(error: RateLimitError, caps: Vector) -> int:
@@ -578,6 +820,12 @@ def _count(value: object) -> int:
     """A token count to spend: a finite number >= 0 (anything else counts as 0)."""
     number = _number(value)
     return int(min(max(number, 0.0), ABSURD)) if number is not None else 0
+
+
+def _seconds(value: object) -> float:
+    """Audio seconds to spend: a finite number >= 0, not rounded (anything else counts as 0)."""
+    number = _number(value)
+    return min(max(number, 0.0), ABSURD) if number is not None else 0.0
 
 
 def _clamp(value: object, low: float, high: float) -> float:

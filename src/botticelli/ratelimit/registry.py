@@ -12,6 +12,12 @@ unlimited plan means no catalog limits (and no limiter unless limits are set).
 Drivers on the same (provider, server, key, model, configuration) share one limiter per process,
 so two drivers on one key do not each spend the whole quota. Registry and Redis keys hold a short
 hash of the base URL and key, never the key.
+
+A limiter can name the limiter of another model on the same server, key, plan and Redis
+(``Limiter.for_model``): a chat driver's audio uploads are counted against the speech model's own
+limits (requests and audio seconds), not the chat model's. That one takes the plan, the toml and
+the catalog for its model; of the explicit ``limits=`` only the model-independent settings
+(``budget``, ``window_scale``) carry over, since the numbers were given for the driver's model.
 """
 
 from __future__ import annotations
@@ -19,15 +25,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import _defaults, catalog
 from .._headers import OPENAI_RATE_LIMITS, RateLimitSchema
-from ..config import config_table, load_config
+from ..config import Secret, config_table, load_config
 from .limiter import Limiter
 from .plans import ASSUMED, Plans
-from .spec import KINDS, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
+from .spec import ALL_KINDS, WINDOWS, LimitsLayer, RateLimits, layer_from_mapping, merge
 from .state import SharedState, State
 
 LimitsArg = Mapping[str, Any] | RateLimits | None
@@ -35,10 +41,12 @@ LimitsArg = Mapping[str, Any] | RateLimits | None
 _registry: dict[tuple[Any, ...], Limiter] = {}
 _registry_lock = threading.Lock()
 _LIMIT_KEYS = (
-    frozenset(KINDS)
+    frozenset(ALL_KINDS)
     | {"concurrency", "max_concurrent", "budget", "window_scale"}
-    | {f"{k}_multiplier" for k in KINDS}
+    | {f"{k}_multiplier" for k in ALL_KINDS}
 )
+#: The keys of ``limits=`` that hold for every model of a driver, not only its own.
+_SHARED_KEYS = frozenset({"budget", "window_scale"} | {f"{k}_multiplier" for k in ALL_KINDS})
 
 
 def fingerprint(base_url: str, api_key: str | None) -> str:
@@ -85,7 +93,7 @@ def resolve_limits(
     layers.extend(toml_layers(provider, model, plan))
     plan_limits = plans.limits(plan, model) if plans is not None else None
     if plan_limits is not None:
-        values = {k: getattr(plan_limits, k) for k in KINDS}
+        values = {k: getattr(plan_limits, k) for k in ALL_KINDS}
         layers.append(LimitsLayer(f"{plan} plan", {k: v for k, v in values.items() if v is not None}))
     return merge(layers)
 
@@ -153,12 +161,16 @@ def limiter_for(
                 limiter.plan_source = plan_source  # someone chose the plan it only assumed
             return limiter
         state: State | None = None
+        audio_state: State | None = None
         if url:
             from .redis_state import RedisState
 
             ttl = 2 * max(WINDOWS) * resolved.window_scale
             name = f"{_defaults.REDIS_KEY_PREFIX}{provider}:{print_}:{model}"
-            state = SharedState(RedisState(url, name, ttl, where=where), f"{provider} {model}")
+            label = f"{provider} {model}"
+            state = SharedState(RedisState(url, name, ttl, where=where), label)
+            if resolved.ash is not None or resolved.asd is not None:  # the same script, its own hash
+                audio_state = SharedState(RedisState(url, name + ":audio", ttl, where=where), label)
         info = catalog.lookup(model, plans.provider) if plans is not None else None
 
         def resolver(new_plan: str | None) -> tuple[RateLimits, dict[str, str]]:
@@ -177,9 +189,65 @@ def limiter_for(
             max_completion=info.max_completion_tokens if info is not None else None,
             context_window=info.context_window if info is not None else None,
             state=state,
+            audio_state=audio_state,
+        )
+        limiter.siblings = _siblings(
+            limiter,
+            base_url=base_url,
+            secret=Secret(api_key) if api_key else None,
+            limits=_shared_limits(limits),
+            redis_url=redis_url,
+            schema=schema,
+            plans=plans,
         )
         _registry[key] = limiter
         return limiter
+
+
+def _shared_limits(limits: LimitsArg) -> dict[str, Any] | None:
+    """What of ``limits=`` holds for the driver's other models too (budget, window scale)."""
+    if limits is None:
+        return None
+    if isinstance(limits, RateLimits):
+        shared: dict[str, Any] = {}
+        if limits.window_scale != 1.0:
+            shared["window_scale"] = limits.window_scale
+        shares = limits.budget + limits.audio_budget
+        if any(b != 1.0 for b in shares):
+            shared["budget"] = dict(zip(ALL_KINDS, shares, strict=True))
+        return shared or None
+    return {k: v for k, v in limits.items() if k in _SHARED_KEYS} or None
+
+
+def _siblings(
+    limiter: Limiter,
+    *,
+    base_url: str,
+    secret: Secret | None,
+    limits: dict[str, Any] | None,
+    redis_url: str | None,
+    schema: RateLimitSchema,
+    plans: Plans | None,
+) -> Callable[[str], Limiter | None]:
+    """``Limiter.for_model``'s look-up: the registry's limiter of another model with the same
+    server, key (kept as a ``Secret``), plan (unless only assumed: then assumed again), Redis
+    and shared settings."""
+
+    def sibling(model: str) -> Limiter | None:
+        plan = limiter.plan if limiter.plan_source != ASSUMED else None
+        return limiter_for(
+            limiter.provider,
+            model,
+            base_url=base_url,
+            api_key=secret.reveal() if secret is not None else None,
+            plan=plan,
+            limits=limits,
+            redis_url=redis_url,
+            schema=schema,
+            plans=plans,
+        )
+
+    return sibling
 
 
 def clear_registry() -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class LimitState:
     """One limit kind of one limiter."""
 
-    kind: str  # "rpm" | "rpd" | "tpm" | "tpd"
+    kind: str  # "rpm" | "rpd" | "tpm" | "tpd" | "ash" | "asd" (audio seconds per hour / day)
     name: str  # "requests per minute (RPM)"
     limit: float  # what the limiter spends up to (the server's limit times the budget)
     server_limit: float  # the limit itself, before the budget

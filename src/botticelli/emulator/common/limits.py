@@ -5,6 +5,12 @@ refill = limit / window) rather than fixed windows (groq-wire.md §5.1), so that
 The clock is injectable so the arithmetic can be unit-tested without sleeping, and
 ``window_scale`` shrinks every window (0.1: a "minute" of 6 s, a "day" of 2.4 h) so tests and
 benchmarks can exercise a per-minute limit in seconds; the client limiter takes the same scale.
+
+Speech-to-text models also have audio seconds per hour and per day (ASH / ASD, groq-wire.md
+§5.2): ``Limits.ash`` / ``asd``, charged the upload's billed seconds (``acquire(seconds=...)``).
+They are kept apart from ``LIMIT_KINDS`` (the kinds a ``rate_limit`` fault or a limit override
+may name) in ``AUDIO_LIMIT_KINDS``. Their 429 wording follows Groq's general shape; the exact text
+and error ``type`` for audio are NOT FOUND in the reference ("audio_seconds" is inferred).
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ LIMIT_KINDS: dict[str, tuple[str, str, float]] = {
     "tpm": ("tokens per minute (TPM)", "tokens", 60.0),
     "tpd": ("tokens per day (TPD)", "tokens", 86400.0),
 }
+
+
+#: audio limit name -> (wording, error ``type`` (inferred), window in seconds)
+AUDIO_LIMIT_KINDS: dict[str, tuple[str, str, float]] = {
+    "ash": ("audio seconds per hour (ASH)", "audio_seconds", 3600.0),
+    "asd": ("audio seconds per day (ASD)", "audio_seconds", 86400.0),
+}
+_ALL_KINDS = {**LIMIT_KINDS, **AUDIO_LIMIT_KINDS}
 
 
 def limit_kind_of(limit: object, *, daily: bool = False) -> str:
@@ -69,12 +83,15 @@ def _trim(value: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Limits for one (key, model); ``None`` means unlimited."""
+    """Limits for one (key, model); ``None`` means unlimited. ``ash``/``asd``: audio seconds per
+    hour / day (speech-to-text)."""
 
     rpm: int | None = None
     rpd: int | None = None
     tpm: int | None = None
     tpd: int | None = None
+    ash: int | None = None
+    asd: int | None = None
 
 
 class TokenBucket:
@@ -142,7 +159,7 @@ class Denial:
     """Why a request was refused: 429 (wait ``wait`` seconds) or 413 (can never fit)."""
 
     status: int
-    limit_kind: str  # "rpm" | "rpd" | "tpm" | "tpd"
+    limit_kind: str  # "rpm" | "rpd" | "tpm" | "tpd" | "ash" | "asd"
     limit: int
     used: int
     requested: int
@@ -151,11 +168,11 @@ class Denial:
 
     @property
     def limit_name(self) -> str:
-        return LIMIT_KINDS[self.limit_kind][0]
+        return _ALL_KINDS[self.limit_kind][0]
 
     @property
     def error_type(self) -> str:
-        return LIMIT_KINDS[self.limit_kind][1]
+        return _ALL_KINDS[self.limit_kind][1]
 
     def retry_after(self) -> str:
         """The ``retry-after`` header: whole seconds, rounded up, as Groq sends it."""
@@ -168,7 +185,7 @@ class _Buckets:
     def __init__(self, limits: Limits, now: float, window_scale: float = 1.0) -> None:
         self.limits = limits
         self.buckets: dict[str, TokenBucket] = {}
-        for kind, (_, _, window) in LIMIT_KINDS.items():
+        for kind, (_, _, window) in _ALL_KINDS.items():
             value = getattr(limits, kind)
             if value is not None:
                 self.buckets[kind] = TokenBucket(value, window * window_scale, now)
@@ -195,13 +212,14 @@ class RateLimiter:
         return state
 
     def acquire(
-        self, key: str, model: str, limits: Limits, tokens: int, *, enforce: bool
+        self, key: str, model: str, limits: Limits, tokens: int, *, enforce: bool, seconds: float = 0.0
     ) -> Denial | Snapshot:
-        """Charge one request and ``tokens`` tokens; with ``enforce``, refuse what does not fit."""
+        """Charge one request, ``tokens`` tokens and ``seconds`` audio seconds; with ``enforce``,
+        refuse what does not fit."""
         with self._lock:
             now = self._clock()
             state = self._get(key, model, limits, now)
-            amounts = {"rpm": 1, "rpd": 1, "tpm": tokens, "tpd": tokens}
+            amounts = {"rpm": 1, "rpd": 1, "tpm": tokens, "tpd": tokens, "ash": seconds, "asd": seconds}
             if enforce:
                 denial = self._check(state, amounts)
                 if denial is not None:
@@ -211,13 +229,19 @@ class RateLimiter:
             return _snapshot(state)
 
     @staticmethod
-    def _check(state: _Buckets, amounts: dict[str, int]) -> Denial | None:
+    def _check(state: _Buckets, amounts: dict[str, float]) -> Denial | None:
         worst: tuple[float, str] | None = None
         for kind, bucket in state.buckets.items():
             amount = amounts[kind]
             if amount > bucket.capacity:  # can never fit: Groq answers 413, not 429
                 return Denial(
-                    413, kind, int(bucket.capacity), round(bucket.used), amount, math.inf, _snapshot(state)
+                    413,
+                    kind,
+                    int(bucket.capacity),
+                    round(bucket.used),
+                    math.ceil(amount),
+                    math.inf,
+                    _snapshot(state),
                 )
             wait = bucket.wait_for(amount)
             if wait > 0 and (worst is None or wait > worst[0]):
@@ -227,7 +251,13 @@ class RateLimiter:
         wait, kind = worst
         bucket = state.buckets[kind]
         return Denial(
-            429, kind, int(bucket.capacity), round(bucket.used), amounts[kind], wait, _snapshot(state)
+            429,
+            kind,
+            int(bucket.capacity),
+            round(bucket.used),
+            math.ceil(amounts[kind]),
+            wait,
+            _snapshot(state),
         )
 
     def refund(self, key: str, model: str, tokens: int) -> None:

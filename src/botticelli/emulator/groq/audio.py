@@ -1,9 +1,19 @@
 """``POST /audio/transcriptions``, ``/audio/translations`` and ``/audio/speech`` (groq-wire.md §2).
 
 Transcripts are deterministic fake words drawn from the audio bytes (or the ``url``), as many as
-the audio's duration suggests (read from a WAV header, else estimated from the size); speech is a
-valid WAV file (RIFF, 16-bit PCM mono, or 8-bit μ-law for ``mulaw``) holding a quiet tone as long
-as the input would take to say. No rate limits apply here (ASH/ASD are not emulated).
+the audio's duration suggests (read from a WAV or FLAC header, else estimated from the size at
+128 kbit/s); speech is a valid WAV file (RIFF, 16-bit PCM mono, or 8-bit μ-law for ``mulaw``)
+holding a quiet tone as long as the input would take to say.
+
+Rate limits (speech to text only): every valid upload is charged one request and its billed
+seconds (its duration, at least ``MIN_BILLED_SECONDS``: assumed, see ``botticelli.audio_duration``)
+against the model's RPM, RPD, ASH and ASD on the emulator's plan (catalog numbers; ``limits=``
+overrides apply to RPM/RPD); with ``enforce_limits`` what does not fit is refused: 429 with
+``retry-after`` in Groq's general rate-limit body ("… on audio seconds per hour (ASH): Limit 7200,
+Used …, Requested …. Please try again in …"; the audio wording and the ``audio_seconds`` type are
+inferred, NOT FOUND in the reference), or 413 for one file longer than a whole limit. No
+``x-ratelimit-*`` headers are sent on audio endpoints: the reference does not know whether Groq
+sends them (groq-wire.md §10). Text to speech is not limited here.
 
 Exact texts: the speech ``response_format`` error is the observed one (livekit/agents-js#650).
 The other refusals are NOT FOUND in the reference; they are 400 ``invalid_request_error`` (404
@@ -17,14 +27,17 @@ import math
 import random
 import struct
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
 
 from botticelli import catalog
+from botticelli.audio_duration import MIN_BILLED_SECONDS, probe
 from botticelli.catalog import ModelInfo
 from botticelli.emulator.common.errors import WireError
+from botticelli.emulator.common.limits import Denial, Limits, go_duration
 from botticelli.emulator.common.state import State
 from botticelli.emulator.groq import wire
 from botticelli.emulator.groq.http import accepted_key, error_response
@@ -99,18 +112,12 @@ async def _form(request: web.BaseRequest) -> tuple[dict[str, str], list[str], tu
 
 
 def _duration(data: bytes) -> float:
-    """Seconds of audio: from a PCM WAV header, else ~16 kB per second (a 128 kbit/s file)."""
-    if len(data) >= 44 and data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        pos = 12
-        byte_rate = 0
-        while pos + 8 <= len(data):
-            chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-            if chunk == b"fmt " and pos + 20 <= len(data):
-                byte_rate = struct.unpack("<I", data[pos + 16 : pos + 20])[0]
-            if chunk == b"data" and byte_rate:
-                return round(float(min(size, len(data) - pos - 8)) / float(byte_rate), 2)
-            pos += 8 + size + (size & 1)
-    return round(max(len(data) / 16000, 0.5), 2)
+    """Seconds of audio, as the server decodes them: exact from a WAV or FLAC header
+    (``audio_duration.probe``), else ~16 kB per second (a 128 kbit/s file)."""
+    found = probe(data)
+    if found.exact:
+        return found.seconds
+    return max(len(data) / 16000, 0.5)
 
 
 def _words(source: bytes, prompt: str, count: int) -> list[str]:
@@ -122,6 +129,24 @@ def _words(source: bytes, prompt: str, count: int) -> list[str]:
     return words
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A validated transcription form: the model, the audio (or the url's bytes) and its length."""
+
+    info: ModelInfo
+    fields: dict[str, str]
+    granularities: list[str]
+    data: bytes
+    duration: float  # seconds, unrounded (what is billed)
+    response_format: str
+    language: str
+
+    @property
+    def billed(self) -> float:
+        """The seconds the audio limits are charged (at least ``MIN_BILLED_SECONDS``)."""
+        return max(self.duration, MIN_BILLED_SECONDS)
+
+
 def transcription(
     fields: dict[str, str],
     granularities: list[str],
@@ -131,8 +156,15 @@ def transcription(
     req_id: str,
 ) -> tuple[str, bytes]:
     """The content type and body of a transcription (or translation) of a validated form."""
+    return _render(_validated(fields, granularities, upload, translate=translate), translate, req_id)
+
+
+def _validated(
+    fields: dict[str, str], granularities: list[str], upload: tuple[str, bytes] | None, *, translate: bool
+) -> _Job:
+    """Check a transcription form (400 / 404 ``WireError`` for what Groq refuses)."""
     endpoint = "translations" if translate else "transcriptions"
-    _model(fields.get("model"), "speech-to-text", endpoint)
+    info = _model(fields.get("model"), "speech-to-text", endpoint)
     url = fields.get("url")
     if upload is None and not url:
         raise invalid_request("one of `file` or `url` must be provided", "file")
@@ -176,7 +208,14 @@ def transcription(
         )
 
     duration = _duration(data) if upload is not None else 5.0
-    words = _words(data, fields.get("prompt", ""), max(1, min(400, round(duration * _WORDS_PER_SECOND))))
+    return _Job(info, fields, granularities, data, duration, response_format, language)
+
+
+def _render(job: _Job, translate: bool, req_id: str) -> tuple[str, bytes]:
+    """The content type and body answering a validated form."""
+    fields, granularities, response_format = job.fields, job.granularities, job.response_format
+    duration, language = round(job.duration, 2), job.language
+    words = _words(job.data, fields.get("prompt", ""), max(1, min(400, round(duration * _WORDS_PER_SECOND))))
     text = " ".join(words)
     if response_format == "text":
         return "text/plain; charset=utf-8", text.encode()
@@ -296,13 +335,67 @@ async def handle_transcription(state: State, request: web.BaseRequest, *, transl
     req_id = wire.request_id()
     headers = {"x-request-id": req_id}
     try:
-        if accepted_key(request, state.settings.api_keys) is None:
+        key = accepted_key(request, state.settings.api_keys)
+        if key is None:
             raise wire.invalid_api_key()
         fields, granularities, upload = await _form(request)
-        content_type, body = transcription(fields, granularities, upload, translate=translate, req_id=req_id)
+        job = _validated(fields, granularities, upload, translate=translate)
+        verdict = state.limiter.acquire(
+            key,
+            job.info.id,
+            _audio_limits(state, job.info),
+            0,
+            enforce=state.settings.enforce_limits,
+            seconds=job.billed,
+        )
+        if isinstance(verdict, Denial):
+            return _denied(state, verdict, job.info.id, req_id)
+        content_type, body = _render(job, translate, req_id)
     except WireError as error:
         return error_response(error, headers)
     return web.Response(status=200, body=body, headers={**headers, "content-type": content_type})
+
+
+def _audio_limits(state: State, info: ModelInfo) -> Limits:
+    """The speech model's limits on the emulator's plan: RPM/RPD as chat's (overrides applied),
+    ASH/ASD from the catalog's plan limits."""
+    base = state.limits_for(info)
+    plan = info.limits.get(state.settings.plan)
+    return Limits(
+        rpm=base.rpm,
+        rpd=base.rpd,
+        ash=plan.ash if plan is not None else None,
+        asd=plan.asd if plan is not None else None,
+    )
+
+
+def _denied(state: State, denial: Denial, model: str, req_id: str) -> web.Response:
+    """Groq's 429 (with ``retry-after``) or 413 for an upload over a limit; no rate-limit headers."""
+    settings = state.settings
+    headers = {"x-request-id": req_id}
+    if denial.status == 413:
+        message = wire.request_too_large_message(
+            model=model,
+            org=settings.org_id,
+            limit_name=denial.limit_name,
+            limit=denial.limit,
+            requested=denial.requested,
+            upsell=settings.plan == "free",
+        )
+    else:
+        headers["retry-after"] = denial.retry_after()
+        message = wire.rate_limit_message(
+            model=model,
+            org=settings.org_id,
+            limit_name=denial.limit_name,
+            limit=denial.limit,
+            used=denial.used,
+            requested=denial.requested,
+            wait=go_duration(denial.wait),
+            upsell=settings.plan == "free",
+        )
+    error = WireError(denial.status, message, denial.error_type, code="rate_limit_exceeded")
+    return error_response(error, headers)
 
 
 async def handle_speech(state: State, request: web.BaseRequest) -> web.Response:
