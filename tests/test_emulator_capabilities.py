@@ -759,3 +759,43 @@ def test_a_huge_minimum_in_a_schema_cannot_exhaust_the_emulator(schema: dict[str
 
     value = instance(schema, "seed")
     assert 0 < len(value) <= MAX_SIZE
+
+
+# -- built-in tools: the runs come back typed -------------------------------------------------------
+
+
+async def test_builtin_tools_run_and_come_back_typed() -> None:
+    from botticelli import ExecutedTool, GenerateRequest, GroqDriver, Tool
+
+    request = GenerateRequest.prompt(
+        "What is the weather in Rome?",
+        tools=[Tool.builtin("browser_search"), Tool.builtin("code_interpreter")],
+        max_tokens=200,  # past the fake model's longest reply (48 tokens): it ends on its own
+    )
+    async with GroqDriver(GPT_OSS, api_key=TEST_KEY, base_url=EMULATOR.base_url) as driver:
+        answer = await driver.generate(request)
+    assert answer.text and answer.finish_reason == "stop"
+    search, code = answer.executed_tools
+    assert isinstance(search, ExecutedTool) and search.type == "browser_search" and search.index == 0
+    assert orjson.loads(search.arguments)["query"] == "what is the weather in rome?"
+    assert search.output and "https://example.com/search/" in search.output
+    assert code.type == "code_interpreter" and code.output == str(len("what is the weather in rome?"))
+
+
+def test_the_groq_sdk_reads_executed_tools_plain_and_streamed() -> None:
+    import groq
+
+    client = groq.Groq(base_url=EMULATOR.base_url, api_key=TEST_KEY, max_retries=0)
+    tools: Any = [{"type": "browser_search"}]
+    answer = client.chat.completions.create(model=GPT_OSS, messages=HELLO, tools=tools, max_tokens=20)
+    (run,) = answer.choices[0].message.executed_tools or []
+    assert run.type == "browser_search" and run.output
+    streamed = [
+        tool
+        for chunk in client.chat.completions.create(
+            model=GPT_OSS, messages=HELLO, tools=tools, max_tokens=20, stream=True
+        )
+        if chunk.choices
+        for tool in chunk.choices[0].delta.executed_tools or []
+    ]
+    assert [t.type for t in streamed] == ["browser_search"] and streamed[0].output == run.output

@@ -196,6 +196,7 @@ class ChatCompletions:
             seed=params.seed,
             tool_calls=[call.wire() for call in calls] or None,
             reasoning=reasoning,
+            executed_tools=replies.executed_tools(params) or None,
         )
         self.state.recorder.completion(
             stream=False, prompt_tokens=params.prompt_tokens, completion_tokens=generation.completion_tokens
@@ -262,6 +263,9 @@ class ChatCompletions:
             elif params.reasoning == "raw":
                 for piece in script_pieces(f"<think>\n{thought}\n</think>\n\n"):
                     yield framer.content(piece)
+        runs = replies.executed_tools(params)
+        if runs:
+            yield framer.executed_tools(runs)
         calls = replies.tool_calls(params)
         if not calls:
             async with aclosing(generation.pieces()) as pieces:

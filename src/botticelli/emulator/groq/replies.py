@@ -148,3 +148,22 @@ def reasoning_text(params: ChatParams) -> str:
 
 def reasoning_tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def executed_tools(params: ChatParams) -> list[dict[str, Any]]:
+    """The built-in tools the fake model "ran" before answering: each offered one once, with
+    arguments from the last user turn and a deterministic output (``message.executed_tools``)."""
+    text = _last_user_text(params) or "the question"
+    found: list[dict[str, Any]] = []
+    for index, kind in enumerate(params.builtin_tools):
+        if kind == "browser_search":
+            arguments = {"query": text[:200]}
+            page = f"https://example.com/search/{_digest(params)}"
+            output = f"Title: About {text[:60]}\nURL: {page}\nA page about it."
+        else:  # code_interpreter
+            arguments = {"code": f"print(len({text[:60]!r}))"}
+            output = str(len(text[:60]))
+        found.append(
+            {"index": index, "type": kind, "arguments": orjson.dumps(arguments).decode(), "output": output}
+        )
+    return found

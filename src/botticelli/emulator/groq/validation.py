@@ -60,6 +60,7 @@ class ChatParams:
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # json_object / json_schema; None for text
     reasoning: str | None = None  # how the answer shows its reasoning: parsed / raw / hidden; None: none
+    builtin_tools: tuple[str, ...] = ()  # server-side tools offered (browser_search, code_interpreter)
 
 
 def validate_chat(body: Any, backend: Backend) -> ChatParams:
@@ -113,6 +114,7 @@ def validate_chat(body: Any, backend: Backend) -> ChatParams:
         stop=stop,
         prompt_tokens=prompt_tokens,
         tools=tuple(t for t in tools if t.get("type") == "function"),
+        builtin_tools=tuple(str(t["type"]) for t in tools if t.get("type") != "function"),
         tool_choice=tool_choice,
         parallel_tool_calls=parallel is not False,
         response_format=response_format,

@@ -215,6 +215,7 @@ def completion_object(
     seed: int,
     tool_calls: list[dict[str, Any]] | None = None,
     reasoning: str | None = None,
+    executed_tools: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object in the key order of §3.2 (a Batch API output line embeds it).
 
@@ -225,6 +226,8 @@ def completion_object(
         message["reasoning"] = reasoning
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if executed_tools:
+        message["executed_tools"] = executed_tools
     return {
         "id": cid,
         "object": "chat.completion",
@@ -322,6 +325,10 @@ class ChunkFramer:
                 "usage": usage,
             }
         )
+
+    def executed_tools(self, runs: list[dict[str, Any]]) -> bytes:
+        """The built-in tools' runs, one delta before the answer (the SDK's ``delta.executed_tools``)."""
+        return self._delta({"executed_tools": runs})
 
     def reasoning(self, text: str) -> bytes:
         """A piece of the parsed reasoning: ``delta: {"reasoning": ...}`` (§6, the SDK's delta)."""
