@@ -170,9 +170,12 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return checked
 
 
-def connection_error(exc: BaseException, *, provider: str, model: str, during: str = "") -> ModelsError:
+def connection_error(
+    exc: BaseException, *, provider: str, model: str, during: str = "", hint: str | None = None
+) -> ModelsError:
     """Any failure below HTTP (or an HTTP library's own exception) as one typed error; the one
-    place transport exceptions are mapped, for requests and for streams alike."""
+    place transport exceptions are mapped, for requests and for streams alike. ``hint``: what to
+    do when no server answered at all (Ollama: start ``ollama serve``)."""
     reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, TimeoutError):  # aiohttp's ServerTimeoutError family included
         message = f"timed out {during}" if during else "request timed out"
@@ -189,7 +192,8 @@ def connection_error(exc: BaseException, *, provider: str, model: str, during: s
         return APIConnectionError(
             f"the connection was lost {during} ({reason})", provider=provider, model=model
         )
-    return APIConnectionError(f"connection failed ({reason})", provider=provider, model=model)
+    suffix = f"; {hint}" if hint else ""
+    return APIConnectionError(f"connection failed ({reason}){suffix}", provider=provider, model=model)
 
 
 async def _close_with_loop(
@@ -223,6 +227,7 @@ class Transport:
         "_request_id_header",
         "_sessions",
         "_timeout",
+        "connect_hint",
         "limiter",
         "max_retries",
         "model",
@@ -242,6 +247,7 @@ class Transport:
         limiter: Limiter | None = None,
         no_retry: frozenset[int] = frozenset(),
         request_id_header: str = "x-request-id",
+        connect_hint: str | None = None,
         verify: bool | str | ssl.SSLContext | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
@@ -276,6 +282,7 @@ class Transport:
         self._client_options = (verify, proxy, trust_env)
         self._no_retry = no_retry
         self._request_id_header = request_id_header
+        self.connect_hint = connect_hint
         # Checked once: our own sessions carry them as their default headers (aiohttp copies
         # them into each request); a given session gets them per request, over its own.
         self._headers = check_headers(headers)
@@ -498,7 +505,10 @@ class Transport:
                 body = await response.read()
             except Exception as exc:
                 during = "" if status in _SUCCESS or reply_headers is None else "reading an error body"
-                error = connection_error(exc, provider=self.provider, model=self.model, during=during)
+                hint = self.connect_hint if response is None else None  # no server answered at all
+                error = connection_error(
+                    exc, provider=self.provider, model=self.model, during=during, hint=hint
+                )
                 reply_headers = None
             except BaseException:
                 if limiter is not None:

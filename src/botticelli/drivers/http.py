@@ -113,6 +113,9 @@ class HTTPDriver(Driver):
             limiter=rate_limiter,
             no_retry=provider.no_retry,
             request_id_header=codec.request_id_header,
+            connect_hint=f"{provider.connect_hint} (tried {self.root_url})"
+            if provider.connect_hint
+            else None,
             verify=verify,
             proxy=proxy,
             trust_env=trust_env,

@@ -8,8 +8,7 @@ to start ``ollama serve``, the usual reason with a local server.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +17,9 @@ import orjson
 from ..codecs import _shape
 from ..codecs.ollama_chat import OllamaChat
 from ..config import Timeout, env_value
-from ..errors import APIConnectionError, ConfigurationError, ResponseError, redact
-from ..providers.ollama import CONNECT_HINT, OLLAMA, parse_host
-from ..types import GenerateRequest, GenerateResponse, ModelListing, StreamChunk
+from ..errors import ConfigurationError, ResponseError
+from ..providers.ollama import OLLAMA, parse_host
+from ..types import ModelListing
 from .http import HTTPDriver
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
     import aiohttp
 
-    from .._transport import Reply
     from ..ratelimit import RateLimits
 
 __all__ = ["DEFAULT_MODEL", "OllamaDriver", "OllamaModelDetails"]
@@ -117,54 +115,6 @@ class OllamaDriver(HTTPDriver):
         if isinstance(given, str) and given.strip():
             given = parse_host(given)
         return super()._root_for(given)
-
-    # -- a refused connection names the fix ----------------------------------------------------
-
-    def _hinted(self, error: APIConnectionError) -> None:
-        """Add ``ollama serve`` to a failed connect (not to a timeout, nor to a connection lost
-        mid-answer: a server was there)."""
-        if (
-            type(error) is APIConnectionError
-            and error.message.startswith("connection failed")
-            and CONNECT_HINT not in error.message
-        ):
-            error.message = redact(f"{error.message}; {CONNECT_HINT} (tried {self.root_url})")
-            error.args = (error.message,)
-
-    async def generate(self, request: GenerateRequest) -> GenerateResponse:
-        try:
-            return await super().generate(request)
-        except APIConnectionError as exc:
-            self._hinted(exc)
-            raise
-
-    async def _stream(self, body: bytes, request: GenerateRequest) -> AsyncGenerator[StreamChunk, None]:
-        # Closed explicitly when the consumer leaves early, so the response is released now.
-        async with contextlib.aclosing(super()._stream(body, request)) as chunks:
-            try:
-                async for chunk in chunks:
-                    yield chunk
-            except APIConnectionError as exc:
-                self._hinted(exc)
-                raise
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        limited: bool = False,
-        max_retries: int | None = None,
-    ) -> Reply:
-        try:
-            return await super().request(
-                method, path, content=content, headers=headers, limited=limited, max_retries=max_retries
-            )
-        except APIConnectionError as exc:
-            self._hinted(exc)
-            raise
 
     # -- models --------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class Provider:
     no_retry: frozenset[int] = frozenset()  # statuses never retried whatever the generic policy says
     ranges: ParameterRanges = field(default_factory=ParameterRanges)
     streams_json_schema: bool = True  # False: a JSON schema with stream=true is refused (Groq)
+    connect_hint: str | None = None  # added to "connection failed" when no server answered (Ollama)
 
     def __post_init__(self) -> None:
         if not self.title:

@@ -101,6 +101,7 @@ OLLAMA = Provider(
     catalog="ollama",
     rate_limits=NO_RATE_LIMITS,
     read_error=read_error,
+    connect_hint=CONNECT_HINT,
     # Options are passed to llama.cpp unchecked; temperature has no documented upper bound, and
     # stop sequences are a list of any length (§3).
     ranges=ParameterRanges(temperature=(0.0, float("inf")), max_stop=None),
