@@ -53,11 +53,13 @@ _URL_LINE = re.compile(r"listening on (http://(?:127\.0\.0\.1|localhost):\d+)")
 # ---- the clients, each importing only its own library ------------------------------------------
 
 
-class BotticelliAnthropic:
-    def __init__(self, url: str, max_tokens: int) -> None:
-        from botticelli import AnthropicDriver, GenerateRequest
+class Botticelli:
+    """A botticelli driver by spec (``anthropic:...``, ``ollama:...``); the same calls for both."""
 
-        self._driver = AnthropicDriver(MODELS["anthropic"], api_key=ANTHROPIC_KEY, base_url=url)
+    def __init__(self, spec: str, max_tokens: int, **options: Any) -> None:
+        from botticelli import GenerateRequest, driver
+
+        self._driver = driver(spec, **options)
         self._request = lambda: GenerateRequest.prompt(PROMPT, max_tokens=max_tokens)
 
     async def call(self) -> str:
@@ -110,28 +112,6 @@ class AnthropicSDK:
         await self._client.close()
 
 
-class BotticelliOllama:
-    def __init__(self, url: str, max_tokens: int) -> None:
-        from botticelli import GenerateRequest, driver
-
-        self._driver = driver(f"ollama:{MODELS['ollama']}", base_url=url)
-        self._request = lambda: GenerateRequest.prompt(PROMPT, max_tokens=max_tokens)
-
-    async def call(self) -> str:
-        return (await self._driver.generate(self._request())).text
-
-    async def stream(self) -> tuple[float, int]:
-        started, first, count = time.perf_counter(), 0.0, 0
-        async for chunk in self._driver.generate_stream(self._request()):
-            if chunk.text:
-                count += 1
-                first = first or time.perf_counter() - started
-        return first, count
-
-    async def aclose(self) -> None:
-        await self._driver.aclose()
-
-
 class OllamaSDK:
     def __init__(self, url: str, max_tokens: int) -> None:
         import ollama
@@ -165,12 +145,11 @@ class OllamaSDK:
 
 
 def make(name: str, url: str, max_tokens: int) -> Any:
-    return {
-        "botticelli_anthropic": BotticelliAnthropic,
-        "anthropic_sdk": AnthropicSDK,
-        "botticelli_ollama": BotticelliOllama,
-        "ollama_sdk": OllamaSDK,
-    }[name](url, max_tokens)
+    if name == "botticelli_anthropic":
+        return Botticelli(f"anthropic:{MODELS['anthropic']}", max_tokens, api_key=ANTHROPIC_KEY, base_url=url)
+    if name == "botticelli_ollama":
+        return Botticelli(f"ollama:{MODELS['ollama']}", max_tokens, base_url=url)
+    return {"anthropic_sdk": AnthropicSDK, "ollama_sdk": OllamaSDK}[name](url, max_tokens)
 
 
 # ---- one worker: one (client, kind, concurrency) ------------------------------------------------

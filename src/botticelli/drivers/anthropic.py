@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..codecs.anthropic_messages import CURRENT_VERSION, VERSIONS, AnthropicMessages
 from ..config import Timeout, env_value
-from ..errors import BotticelliWarning, ConfigurationError, InvalidRequestError, ResponseError
+from ..errors import BotticelliWarning, ConfigurationError, InvalidRequestError
 from ..providers.anthropic import ANTHROPIC
 from ..types import GenerateRequest, ModelListing
 from .http import HTTPDriver
@@ -169,17 +169,7 @@ class AnthropicDriver(HTTPDriver):
             query = "limit=1000" + "".join(f"&lifecycle[]={name}" for name in lifecycle)
             if after:
                 query += f"&after_id={after}"
-            reply = await self.request("GET", f"/models?{query}")
-            data = self.parse_json(reply.content, reply.headers, reply.status)
-            entries = data.get("data") if isinstance(data, dict) else None
-            if not isinstance(entries, list):
-                raise ResponseError(
-                    "the model list has no data array",
-                    provider=self.provider_name,
-                    model=self.model_name,
-                    status=reply.status,
-                    body=data,
-                )
+            data, entries = await self.listing(f"/models?{query}", "data")
             for entry in entries:
                 if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
                     continue

@@ -272,20 +272,26 @@ class HTTPDriver(Driver):
             max_retries=max_retries,
         )
 
-    async def list_models(self) -> list[ModelListing]:
-        """The models the server offers now (``GET /models``, OpenAI's shape; Groq adds context
-        windows). Drivers of other wire formats override it."""
-        reply = await self.request("GET", "/models")
+    async def listing(self, path: str, field: str) -> tuple[dict[str, Any], list[Any]]:
+        """``GET path``: the body and its ``field`` array (a model list); a ``ResponseError``
+        keeping the body when there is none. The entries are the caller's to read leniently."""
+        reply = await self.request("GET", path)
         data = self.parse_json(reply.content, reply.headers, reply.status)
-        entries = data.get("data") if isinstance(data, dict) else None
+        entries = data.get(field) if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise ResponseError(
-                "the model list has no data array",
+                f"the model list has no {field} array",
                 provider=self.provider_name,
                 model=self.model_name,
                 status=reply.status,
                 body=data,
             )
+        return data, entries
+
+    async def list_models(self) -> list[ModelListing]:
+        """The models the server offers now (``GET /models``, OpenAI's shape; Groq adds context
+        windows). Drivers of other wire formats override it."""
+        _, entries = await self.listing("/models", "data")
         found = []
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):

@@ -121,17 +121,7 @@ class OllamaDriver(HTTPDriver):
     async def list_models(self) -> list[ModelListing]:
         """The pulled models (``GET /api/tags``): name, size on disk, when pulled, the context
         length where the server says it."""
-        reply = await self.request("GET", "/tags")
-        data = self.parse_json(reply.content, reply.headers, reply.status)
-        entries = data.get("models") if isinstance(data, dict) else None
-        if not isinstance(entries, list):
-            raise ResponseError(
-                "the model list has no models array",
-                provider=self.provider_name,
-                model=self.model_name,
-                status=reply.status,
-                body=data,
-            )
+        _, entries = await self.listing("/tags", "models")
         found = []
         for entry in entries:
             if not isinstance(entry, dict):
