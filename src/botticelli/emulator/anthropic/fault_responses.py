@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
@@ -28,7 +27,7 @@ from botticelli.emulator.anthropic.model_catalog import lookup
 from botticelli.emulator.anthropic.state import AnthropicState
 from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.faults import Fault
-from botticelli.emulator.common.http import abort, json_response
+from botticelli.emulator.common.http import json_response, withhold
 from botticelli.emulator.common.limits import limit_kind_of
 
 #: Faults answered before the credentials or the body are looked at.
@@ -58,15 +57,9 @@ async def fire(
     """The response (or the missing one) that ``fault`` puts in place of the real answer."""
     org = state.settings.org_id
     kind = fault.kind
-    if kind == "drop":
-        return abort(request)
-    if kind == "hang":
-        stopping = state.stopping
-        if stopping is not None:
-            await stopping.wait()
-        else:  # pragma: no cover - only when the app is served outside an EmulatorServer
-            await asyncio.Event().wait()
-        return abort(request)
+    withheld = await withhold(state, request, kind)
+    if withheld is not None:
+        return withheld
     if kind == "rate_limit":
         return _rate_limit(state, request, fault, model, req_id)
     if kind == "server_error":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from botticelli.emulator.common.state import State
 
 JSON = "application/json"
 
@@ -31,3 +35,18 @@ def abort(request: web.BaseRequest) -> Aborted:
     if transport is not None:
         transport.abort()
     return Aborted()
+
+
+async def withhold(state: State, request: web.BaseRequest, kind: str) -> Aborted | None:
+    """The ``drop`` and ``hang`` faults, the same on every wire: no answer at all (``hang``:
+    until the emulator stops or the client gives up); ``None`` for any other kind."""
+    if kind == "drop":
+        return abort(request)
+    if kind != "hang":
+        return None
+    stopping = state.stopping
+    if stopping is not None:
+        await stopping.wait()
+    else:  # pragma: no cover - only when the app is served outside an EmulatorServer
+        await asyncio.Event().wait()
+    return abort(request)

@@ -7,7 +7,6 @@ non-streamed ``malformed`` (a 200 whose JSON is cut short). Mid-stream faults li
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from http import HTTPStatus
@@ -18,7 +17,7 @@ from aiohttp import web
 from botticelli import catalog
 from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.faults import Fault
-from botticelli.emulator.common.http import abort, json_response
+from botticelli.emulator.common.http import json_response, withhold
 from botticelli.emulator.common.limits import LIMIT_KINDS, go_duration, limit_kind_of
 from botticelli.emulator.common.state import State
 from botticelli.emulator.groq import wire
@@ -39,15 +38,9 @@ async def fire(
 ) -> web.StreamResponse:
     """The response (or the missing one) that ``fault`` puts in place of the real answer."""
     kind = fault.kind
-    if kind == "drop":
-        return abort(request)
-    if kind == "hang":
-        stopping = state.stopping
-        if stopping is not None:
-            await stopping.wait()
-        else:  # pragma: no cover - only when the app is served outside an EmulatorServer
-            await asyncio.Event().wait()
-        return abort(request)
+    withheld = await withhold(state, request, kind)
+    if withheld is not None:
+        return withheld
     if kind == "rate_limit":
         return _rate_limit(state, request, fault, model, body, req_id)
     if kind == "server_error":

@@ -20,13 +20,12 @@ could not finish comes out as plain ``content`` (Ollama refuses nothing, it pass
 
 from __future__ import annotations
 
-import asyncio
 from http import HTTPStatus
 
 from aiohttp import web
 
 from botticelli.emulator.common.faults import Fault
-from botticelli.emulator.common.http import abort
+from botticelli.emulator.common.http import withhold
 from botticelli.emulator.common.state import State
 from botticelli.emulator.ollama import wire
 from botticelli.emulator.ollama.gojson import dumps
@@ -52,15 +51,9 @@ def _seconds(value: float) -> str:
 async def fire(state: State, request: web.BaseRequest, fault: Fault, model: str | None) -> web.StreamResponse:
     """The response (or the missing one) that ``fault`` puts in place of the real answer."""
     kind = fault.kind
-    if kind == "drop":
-        return abort(request)
-    if kind == "hang":
-        stopping = state.stopping
-        if stopping is not None:
-            await stopping.wait()
-        else:  # pragma: no cover - only when the app is served outside an EmulatorServer
-            await asyncio.Event().wait()
-        return abort(request)
+    withheld = await withhold(state, request, kind)
+    if withheld is not None:
+        return withheld
     if kind == "server_error":
         status: int = fault["status"]
         message = fault["message"] or _SERVER_ERRORS.get(status) or _phrase(status)
