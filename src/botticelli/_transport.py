@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import _deadlines, _defaults
+from . import _deadlines, _defaults, _tls
 from ._retry import retry_delay, should_retry
 from .config import Timeout
 from .errors import (
@@ -42,38 +42,9 @@ if TYPE_CHECKING:
     ErrorMapper = Callable[[int, Mapping[str, str], bytes], ModelsError]
 
 
-_ssl_context: ssl.SSLContext | None = None
-
 #: Statuses that are an answer; anything else below 400 (1xx, a 3xx left after redirects, 207-299)
 #: is a server we do not understand, never a success.
 _SUCCESS = frozenset(range(200, 207))
-
-
-def _system_store() -> bool:
-    """Whether OpenSSL has a trust store of its own (``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which
-    OpenSSL reads itself, or the system's bundle or directory)."""
-    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
-        return True
-    paths = ssl.get_default_verify_paths()
-    return bool(
-        (paths.cafile and os.path.isfile(paths.cafile))
-        or (paths.capath and os.path.isdir(paths.capath) and os.listdir(paths.capath))
-    )
-
-
-def _default_ssl() -> ssl.SSLContext | bool:
-    """Verification by default, with one context per process: ``True`` is aiohttp's own
-    verified context (``ssl.create_default_context()``, built once when aiohttp is imported: the
-    system store, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured); where the system has no store
-    (a slim container), one context on certifi's bundle, built on first use (~30 ms)."""
-    global _ssl_context
-    if _system_store():
-        return True
-    if _ssl_context is None:
-        import certifi
-
-        _ssl_context = ssl.create_default_context(cafile=certifi.where())
-    return _ssl_context
 
 
 class _RedactingFilter(logging.Filter):
@@ -312,7 +283,8 @@ class Transport:
         entry = self._sessions.get(loop)
         if entry is not None:
             return entry[0]
-        import aiohttp  # here, at the first call: not at import, not at construction
+        _tls.import_aiohttp()  # here, at the first call: not at import, not at construction
+        import aiohttp
 
         verify, proxy, _ = self._client_options
         connector = self._connector
@@ -322,7 +294,7 @@ class Transport:
         if connector is None:
             ssl_option: ssl.SSLContext | bool
             if verify is None or verify is True:
-                ssl_option = _default_ssl()
+                ssl_option = _tls.default_ssl()
             elif verify is False:
                 ssl_option = False
             else:
@@ -468,6 +440,8 @@ class Transport:
         max_retries: int | None,
     ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
         session = await self._session()
+        if _tls.pending is not None and url.startswith("https:"):  # the CA store, off the loop, once
+            await asyncio.get_running_loop().run_in_executor(None, _tls.pending.load_now)
         proxy = self._proxy_for(url)
         proxy_url, proxy_auth = proxy if proxy is not None else (None, None)
         request_headers = self._request_headers
