@@ -15,7 +15,8 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..codecs.anthropic_messages import CURRENT_VERSION, VERSIONS, AnthropicMessages
+from .. import catalog
+from ..codecs.anthropic_messages import CURRENT_VERSION, DEFAULT_MAX_TOKENS, VERSIONS, AnthropicMessages
 from ..config import Timeout, env_value
 from ..errors import BotticelliWarning, ConfigurationError, InvalidRequestError
 from ..providers.anthropic import ANTHROPIC
@@ -75,10 +76,14 @@ class AnthropicDriver(HTTPDriver):
             auth_token = env_value("ANTHROPIC_AUTH_TOKEN")
         # A bearer token is always sent as one; a key only on the version that wants it so.
         bearer = version == CURRENT_VERSION or (auth_token is not None and api_key is None)
+        # max_tokens is required: the default, capped by the model's output limit where the
+        # catalog knows it (it does not yet: anthropic-wire.md §10 has no per-model limits).
+        known = catalog.capabilities(model, "anthropic").max_output_tokens
+        default = min(DEFAULT_MAX_TOKENS, known) if known else DEFAULT_MAX_TOKENS
         super().__init__(
             model,
             provider=ANTHROPIC,
-            codec=AnthropicMessages(version=version, bearer=bearer),
+            codec=AnthropicMessages(version=version, bearer=bearer, default_max_tokens=default),
             base_url=base_url,
             api_key=api_key if api_key is not None else auth_token,
             timeout=timeout,
