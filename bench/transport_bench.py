@@ -10,9 +10,11 @@ plain calls and streams of 10 and 200 tokens, one emulator in another process (i
 Each cell is one fresh worker process for one (client, kind, concurrency): ``warm-up`` requests
 (which also open the pool's connections), then ``n`` requests by ``concurrency`` tasks; the cell
 shows the process's CPU time (user + system) per request in µs and the requests per second of
-wall time. The emulator runs in its own process, so its work is not counted. Ratios are to raw
-aiohttp in the same run. Then whole-process start-up: ``import botticelli`` + ``GroqDriver(...)``
-against ``import groq`` + ``AsyncGroq(...)``, and a one-shot ``botticelli ask``.
+wall time. The emulator runs in its own process, so its work is not counted; with two or more
+CPUs it is pinned to one and every client to another (``--no-pin``: shared), so the two never
+compete for a core. Ratios are to raw aiohttp in the same run. Then whole-process start-up:
+``import botticelli`` + ``GroqDriver(...)`` against ``import groq`` + ``AsyncGroq(...)``, and a
+one-shot ``botticelli ask``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from _harness import MODEL, PROMPT, ROOT, TEMPERATURE, api_key, check_local, child_env, emulator, rotated
+from _harness import (
+    MODEL,
+    PROMPT,
+    ROOT,
+    TEMPERATURE,
+    api_key,
+    check_local,
+    child_env,
+    emulator,
+    pin,
+    pinned,
+    rotated,
+)
 from run import _version, machine_info
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -480,6 +494,9 @@ def main(argv: list[str] | None = None) -> None:
         "--concurrency", default=",".join(map(str, CONCURRENCY)), help="levels, or a worker's one"
     )
     parser.add_argument("--from-json", metavar="PATH", help="render the tables of an earlier --json run")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the emulator and the clients share every CPU"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
@@ -507,7 +524,11 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     info = machine_info()
     results: dict[str, Any] = {}
-    with emulator(reply_tokens=400) as emu:
+    cpus = None if args.no_pin else pinned()
+    info["pinned"] = cpus
+    with emulator(reply_tokens=400, cpu=cpus[0] if cpus else None) as emu:
+        if cpus:
+            pin(cpus[1])  # this process, and so every worker and start-up child it runs
         rounds: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
         for r in range(plan.rounds):
             for kind in kinds:
@@ -535,7 +556,8 @@ def main(argv: list[str] | None = None) -> None:
         + ", ".join(f"{k} {x}" for k, x in v.items())
         + f" · {'quick' if args.quick else 'full'}: {plan.calls} calls, {plan.streams10} / "
         f"{plan.streams200} streams per cell and round, {plan.rounds} round(s) (median shown)"
-        f" · {time.perf_counter() - started:.0f} s\n"
+        + (f" · emulator pinned to CPU {cpus[0]}, clients to CPU {cpus[1]}" if cpus else " · unpinned")
+        + f" · {time.perf_counter() - started:.0f} s\n"
     )
     print(render(results, starts, names, args.markdown))
     if args.json:

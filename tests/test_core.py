@@ -680,3 +680,69 @@ async def test_waiting_for_a_pooled_connection_is_bounded(server: HostileServer)
             task.cancel()
         await asyncio.gather(*held, return_exceptions=True)
         await driver.aclose()
+
+
+# ---- Timeout.read: the wait for the next bytes, on a lazily re-armed timer ----------------------
+
+
+def _body_in_pieces(text: str, pause: float, pieces: int) -> list[Any]:
+    """A completion whose body comes in ``pieces`` parts, ``pause`` seconds apart."""
+    whole = response(200, completion(text))
+    size = -(-len(whole) // pieces)
+    parts: list[Any] = []
+    for i in range(0, len(whole), size):
+        parts += [whole[i : i + size], pause]
+    return parts[:-1]
+
+
+@pytest.mark.parametrize("reused", [False, True])
+async def test_a_stalled_answer_times_out_after_read_seconds(server: HostileServer, reused: bool) -> None:
+    """Whether the connection is new or comes from the pool (its timer armed by the call before),
+    a server that stops sending mid-body fails the call ``read`` seconds after its last bytes."""
+    from botticelli.config import Timeout
+
+    whole = response(200, completion("hello"))
+    answers = iter(([whole] if reused else []) + [[whole[:40], 0.3, whole[40:80], 30.0]])
+    server.script(lambda r: next(answers))
+    driver = generic(server, timeout=Timeout(read=0.5, total=30, stall=30))
+    try:
+        if reused:
+            assert (await driver.generate(REQUEST)).text == "hello"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(APITimeoutError):
+            await driver.generate(REQUEST)
+        assert 0.3 + 0.5 - 0.05 <= loop.time() - started < 3.0  # the last bytes, then read
+        assert server.connections == 1
+    finally:
+        await driver.aclose()
+
+
+async def test_bytes_that_keep_coming_never_trip_read(server: HostileServer) -> None:
+    """A body trickling in for four times ``read`` succeeds: each piece moves the due time, on
+    a new connection and on the pooled one after it."""
+    from botticelli.config import Timeout
+
+    server.script(lambda r: _body_in_pieces("slow but steady", 0.15, 8))
+    driver = generic(server, timeout=Timeout(read=0.4, total=30, stall=30))
+    try:
+        for _ in range(2):
+            assert (await driver.generate(REQUEST)).text == "slow but steady"
+        assert server.connections == 1
+    finally:
+        await driver.aclose()
+
+
+async def test_a_pooled_connection_idle_past_read_is_not_timed_out(server: HostileServer) -> None:
+    """``read`` bounds a wait for bytes a call awaits: a connection idle in the pool for longer
+    (its timer firing meanwhile) serves the next call."""
+    from botticelli.config import Timeout
+
+    driver = generic(server, timeout=Timeout(read=0.2, total=30, stall=30))
+    try:
+        assert (await driver.generate(REQUEST)).text == "hello"
+        await asyncio.sleep(0.6)
+        assert (await driver.generate(REQUEST)).text == "hello"
+        assert server.connections == 1
+    finally:
+        await driver.aclose()

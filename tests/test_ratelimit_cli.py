@@ -84,9 +84,11 @@ async def test_wait_notice_is_one_line(api_key: str, monkeypatch: pytest.MonkeyP
     lines: list[str] = []
     undo = notices_to(lines.append)
     try:
-        with Emulator(window_scale=0.02) as emu:
+        # A 3 s minute: the 31st call waits for the window unless the first 30 took > 2.8 s, so a
+        # loaded machine still sees one wait longer than the notice's 0.2 s.
+        with Emulator(window_scale=0.05) as emu:
             driver = GroqDriver(
-                MODEL, api_key=api_key, base_url=emu.base_url, plan="free", limits={"window_scale": 0.02}
+                MODEL, api_key=api_key, base_url=emu.base_url, plan="free", limits={"window_scale": 0.05}
             )
             request = GenerateRequest([Message.user("hi")], max_tokens=4)
             logging.getLogger("botticelli.ratelimit").setLevel(logging.INFO)

@@ -91,9 +91,11 @@ class DeadlineWatch:
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DeadlineWatch] = weakref.WeakKeyDictionary()
 
 
-def watch() -> DeadlineWatch:
-    """The running loop's watch (made on first use, gone with the loop)."""
-    loop = asyncio.get_running_loop()
+def watch(loop: asyncio.AbstractEventLoop | None = None) -> DeadlineWatch:
+    """The running loop's watch (made on first use, gone with the loop); ``loop``: the running
+    loop, when the caller has it already."""
+    if loop is None:
+        loop = asyncio.get_running_loop()
     found = _watches.get(loop)
     if found is None:
         found = _watches[loop] = DeadlineWatch(loop)

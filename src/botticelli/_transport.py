@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import ssl
 import weakref
@@ -376,7 +377,7 @@ class Transport:
         ``limited=False`` bypasses the limiter (file and batch management calls do not count
         against the chat quota); ``max_retries`` overrides the driver's for one call (0 for
         requests that must not be repeated, like creating a paid batch)."""
-        reply, _ = await self._bounded(
+        reply, _ = await self._send(
             method, url, content, False, headers, tokens, limited, max_retries, deadline
         )
         assert reply is not None
@@ -394,32 +395,9 @@ class Transport:
         """As ``send``, but a 2xx response comes back open, with its headers: the caller reads
         its body, then must ``release()`` it and (with a limiter) ``limiter.release()`` the
         concurrency slot the stream holds until it ends. Retries happen only before the body."""
-        _, opened = await self._bounded(method, url, content, True, None, tokens, True, None, deadline)
+        _, opened = await self._send(method, url, content, True, None, tokens, True, None, deadline)
         assert opened is not None
         return opened
-
-    async def _bounded(
-        self,
-        method: str,
-        url: str,
-        content: bytes | None,
-        stream: bool,
-        headers: Mapping[str, str] | None,
-        tokens: int,
-        limited: bool,
-        max_retries: int | None,
-        deadline: float | None,
-    ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
-        deadlines = _deadlines.watch()
-        bound = deadlines.enter(self.deadline() if deadline is None else deadline)
-        try:
-            return await self._send(method, url, content, stream, headers, tokens, limited, max_retries)
-        except asyncio.CancelledError:
-            if deadlines.leave(bound):
-                raise self.deadline_error() from None
-            raise
-        finally:
-            deadlines.leave(bound)
 
     def deadline_error(self) -> APITimeoutError:
         return APITimeoutError(
@@ -438,89 +416,105 @@ class Transport:
         tokens: int,
         limited: bool,
         max_retries: int | None,
+        deadline: float | None,
     ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
-        session = await self._session()
-        if _tls.pending is not None and url.startswith("https:"):  # the CA store, off the loop, once
-            await asyncio.get_running_loop().run_in_executor(None, _tls.pending.load_now)
-        proxy = self._proxy_for(url)
-        proxy_url, proxy_auth = proxy if proxy is not None else (None, None)
-        request_headers = self._request_headers
-        if headers:
-            request_headers = {**(request_headers or {}), **check_headers(headers)}
-        timeout = self._timeout
-        limiter = self.limiter if limited else None
-        retry_budget = self.max_retries if max_retries is None else max_retries
-        retries_taken = 0
-        while True:
-            reply_headers: dict[str, str] | None = None
-            status = 0
-            if limiter is not None:
-                await limiter.acquire(tokens)
-            response = None
-            handed_over = False
-            try:
-                response = await session.request(
-                    method,
-                    url,
-                    data=content,
-                    headers=request_headers,
-                    timeout=timeout,
-                    proxy=proxy_url,
-                    proxy_auth=proxy_auth,
-                    max_redirects=_defaults.MAX_REDIRECTS,
-                )
-                status = response.status
-                reply_headers = header_dict(response)
-                if status in _SUCCESS and stream:
-                    if limiter is not None:
-                        await limiter.observe(reply_headers)
-                    handed_over = True
-                    return None, (response, reply_headers)
-                body = await response.read()
-            except Exception as exc:
-                during = "" if status in _SUCCESS or reply_headers is None else "reading an error body"
-                hint = self.connect_hint if response is None else None  # no server answered at all
-                error = connection_error(
-                    exc, provider=self.provider, model=self.model, during=during, hint=hint
-                )
-                reply_headers = None
-            except BaseException:
+        # One frame for the deadline and every attempt: each resumption of the call passes
+        # through every coroutine frame between the task and aiohttp.
+        loop = asyncio.get_running_loop()
+        deadlines = _deadlines.watch(loop)
+        bound = deadlines.enter(loop.time() + self.timeout.total if deadline is None else deadline)
+        try:
+            entry = self._sessions.get(loop) if self._given_session is None else None
+            session = entry[0] if entry is not None else await self._session()
+            if _tls.pending is not None and url.startswith("https:"):  # the CA store, off the loop, once
+                await loop.run_in_executor(None, _tls.pending.load_now)
+            proxy = self._proxy_for(url)
+            proxy_url, proxy_auth = proxy if proxy is not None else (None, None)
+            request_headers = self._request_headers
+            if headers:
+                request_headers = {**(request_headers or {}), **check_headers(headers)}
+            timeout = self._timeout
+            limiter = self.limiter if limited else None
+            retry_budget = self.max_retries if max_retries is None else max_retries
+            retries_taken = 0
+            while True:
+                reply_headers: dict[str, str] | None = None
+                status = 0
                 if limiter is not None:
-                    limiter.release()
-                raise
-            else:
-                if status in _SUCCESS:
+                    await limiter.acquire(tokens)
+                response = None
+                handed_over = False
+                try:
+                    response = await session.request(
+                        method,
+                        url,
+                        data=content,
+                        headers=request_headers,
+                        timeout=timeout,
+                        proxy=proxy_url,
+                        proxy_auth=proxy_auth,
+                        max_redirects=_defaults.MAX_REDIRECTS,
+                    )
+                    status = response.status
+                    reply_headers = header_dict(response)
+                    if status in _SUCCESS and stream:
+                        if limiter is not None:
+                            await limiter.observe(reply_headers)
+                        handed_over = True
+                        return None, (response, reply_headers)
+                    body = await response.read()
+                except Exception as exc:
+                    during = "" if status in _SUCCESS or reply_headers is None else "reading an error body"
+                    hint = self.connect_hint if response is None else None  # no server answered at all
+                    error = connection_error(
+                        exc, provider=self.provider, model=self.model, during=during, hint=hint
+                    )
+                    reply_headers = None
+                except BaseException:
                     if limiter is not None:
                         limiter.release()
+                    raise
+                else:
+                    if status in _SUCCESS:
+                        if limiter is not None:
+                            limiter.release()
+                            await limiter.observe(reply_headers)
+                        return Reply(status, reply_headers, body), None
+                    error = self._mapped(status, reply_headers, body)
+                finally:
+                    if response is not None and not handed_over:
+                        response.release()
+                if limiter is not None:
+                    limiter.release()
+                    if reply_headers is not None:
                         await limiter.observe(reply_headers)
-                    return Reply(status, reply_headers, body), None
-                error = self._mapped(status, reply_headers, body)
-            finally:
-                if response is not None and not handed_over:
-                    response.release()
-            if limiter is not None:
-                limiter.release()
-                if reply_headers is not None:
-                    await limiter.observe(reply_headers)
-                    asked = error.retry_after if isinstance(error, RateLimitError) else None
-                    await limiter.rejected(error, tokens, retry_delay(retries_taken, reply_headers, asked))
-                await limiter.refund(tokens)
-            if isinstance(error, ResponseError):
-                raise error  # a server we cannot understand will not be understood on a retry
-            if reply_headers is not None and not should_retry(status, reply_headers, self._no_retry):
-                raise error
-            if retries_taken >= retry_budget:
-                raise error
-            asked = None
-            if isinstance(error, RateLimitError):
-                if error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER:
-                    raise error  # waiting in-process would not help; say when instead
-                if limiter is not None and limiter.rated:
-                    retries_taken += 1  # the limiter holds every caller for the retry-after
-                    continue
-                asked = error.retry_after
-            await asyncio.sleep(retry_delay(retries_taken, reply_headers, asked))
-            retries_taken += 1
+                        asked = error.retry_after if isinstance(error, RateLimitError) else None
+                        await limiter.rejected(
+                            error, tokens, retry_delay(retries_taken, reply_headers, asked)
+                        )
+                    await limiter.refund(tokens)
+                if isinstance(error, ResponseError):
+                    raise error  # a server we cannot understand will not be understood on a retry
+                if reply_headers is not None and not should_retry(status, reply_headers, self._no_retry):
+                    raise error
+                if retries_taken >= retry_budget:
+                    raise error
+                asked = None
+                if isinstance(error, RateLimitError):
+                    if error.daily or (error.retry_after or 0.0) > _defaults.MAX_RETRY_AFTER:
+                        raise error  # waiting in-process would not help; say when instead
+                    if limiter is not None and limiter.rated:
+                        retries_taken += 1  # the limiter holds every caller for the retry-after
+                        continue
+                    asked = error.retry_after
+                await asyncio.sleep(retry_delay(retries_taken, reply_headers, asked))
+                retries_taken += 1
+        except asyncio.CancelledError:
+            if deadlines.leave(bound):
+                raise self.deadline_error() from None
+            raise
+        finally:
+            deadlines.leave(bound)
 
     def _mapped(self, status: int, headers: Mapping[str, str], content: bytes) -> ModelsError:
         if status < 400:
@@ -590,13 +584,18 @@ def _bounded_connector() -> Any:
     loop's deadline watch. aiohttp's own ``ClientTimeout.connect`` arms an ``asyncio.timeout`` per
     request, held while a request queues for the pool: measured at concurrency 512 that alone
     cost ~25 µs of client CPU a call. Past the bound: ``TimeoutError``, which aiohttp reports as
-    its ``ConnectionTimeoutError``, as it does its own."""
+    its ``ConnectionTimeoutError``, as it does its own. Its connections keep ``sock_read`` with a
+    lazy timer (``_lazy_read_timer``)."""
     import aiohttp
+
+    handler = _lazy_read_timer()
 
     class BoundedConnector(aiohttp.TCPConnector):
         def __init__(self, bound: float, **options: Any) -> None:
             super().__init__(**options)
             self._phase_bound = bound
+            if handler is not None and isinstance(getattr(self, "_factory", None), functools.partial):
+                self._factory = functools.partial(handler, loop=self._loop)
 
         async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 (aiohttp's signature)
             return await _deadlines.within(
@@ -604,6 +603,70 @@ def _bounded_connector() -> Any:
             )
 
     return BoundedConnector
+
+
+#: What the lazy read timer relies on in aiohttp's ``ResponseHandler``, methods and the
+#: attributes its ``__init__`` sets (3.10 to 3.14 have them all); if a release renames any, its
+#: own timer is kept.
+_HANDLER_METHODS = ("_reschedule_timeout", "_drop_timeout", "_on_read_timeout", "connection_lost")
+_HANDLER_ATTRIBUTES = frozenset({"_read_timeout", "_read_timeout_handle"})
+
+
+@functools.cache
+def _lazy_read_timer() -> Any:
+    """aiohttp's connection protocol with ``sock_read`` (``Timeout.read``: the longest wait for
+    the next bytes) kept by a lazy timer. aiohttp cancels and re-arms a loop timer at every
+    request start, every read and every body end, two heap pushes and two cancels a call that
+    raw aiohttp (no ``sock_read``) never pays: measured ~4 % of a plain call's client CPU at
+    concurrency 16. Here every read only moves the due time; the one armed timer, when it
+    fires, re-arms itself for the due time if bytes came meanwhile, and does nothing when no
+    read is awaited. A connection in steady use fires it about once per ``read`` period.
+    ``None`` when this aiohttp lacks a part it relies on."""
+    from aiohttp.client_proto import ResponseHandler
+
+    if not all(hasattr(ResponseHandler, name) for name in _HANDLER_METHODS) or not (
+        set(ResponseHandler.__init__.__code__.co_names) >= _HANDLER_ATTRIBUTES
+        and "_loop" in ResponseHandler._reschedule_timeout.__code__.co_names
+    ):
+        return None
+
+    class LazyReadTimer(ResponseHandler):
+        _read_due = math.inf  # loop time by which bytes must come; inf: no read awaited
+
+        def _reschedule_timeout(self) -> None:
+            timeout = self._read_timeout
+            if not timeout:
+                self._read_due = math.inf
+                return
+            due = self._loop.time() + timeout
+            self._read_due = due
+            handle = self._read_timeout_handle
+            if handle is None or handle.when() > due:  # none armed, or armed for a longer bound
+                if handle is not None:
+                    handle.cancel()
+                self._read_timeout_handle = self._loop.call_at(due, self._read_timer)
+
+        def _drop_timeout(self) -> None:
+            self._read_due = math.inf  # the armed timer, when it fires, finds nothing awaited
+
+        def _read_timer(self) -> None:
+            self._read_timeout_handle = None
+            due = self._read_due
+            if due == math.inf:
+                return
+            if self._loop.time() >= due:
+                self._on_read_timeout()
+            else:
+                self._read_timeout_handle = self._loop.call_at(due, self._read_timer)
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            super().connection_lost(exc)
+            handle = self._read_timeout_handle
+            if handle is not None:  # a closed connection's timer goes with it
+                handle.cancel()
+                self._read_timeout_handle = None
+
+    return LazyReadTimer
 
 
 def _is_instance(value: object, name: str) -> bool:

@@ -75,7 +75,15 @@ def redact(text: str) -> str:
             text = text.replace(secret, "***")
     if "://" in text and "@" in text:
         text = _URL_CREDENTIALS.sub(r"\1***@", text)
-    return _SECRET.sub(lambda m: m.group(1) + "***", text)
+    # Every match of _SECRET holds one of these literally; most texts (ids, messages) hold none,
+    # and four substring tests cost a fraction of the regular expression's scan.
+    if "sk-" in text or "gsk_" in text or "hf_" in text or "Bearer" in text:
+        return _SECRET.sub(_masked, text)
+    return text
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match.group(1) + "***"
 
 
 def redact_optional(text: object) -> str | None:

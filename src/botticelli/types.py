@@ -47,6 +47,10 @@ class Role(enum.StrEnum):
     TOOL = "tool"  # the result of a tool call, sent back to the model
 
 
+# An enum member read from its class goes through a descriptor; the constructors read these.
+_SYSTEM, _USER, _ASSISTANT, _TOOL = Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL
+
+
 InputKind = Literal["text", "image", "audio", "document"]
 
 
@@ -345,19 +349,19 @@ class Message:
 
     @staticmethod
     def system(text: str) -> Message:
-        return Message(Role.SYSTEM, (Input.text(text),))
+        return Message(_SYSTEM, (Input.text(text),))
 
     @staticmethod
     def user(text: str) -> Message:
-        return Message(Role.USER, (Input.text(text),))
+        return Message(_USER, (Input.text(text),))
 
     @staticmethod
     def assistant(text: str) -> Message:
-        return Message(Role.ASSISTANT, (Input.text(text),))
+        return Message(_ASSISTANT, (Input.text(text),))
 
     @staticmethod
     def tool(text: str, *, tool_call_id: str) -> Message:
-        return Message(Role.TOOL, (Input.text(text),), tool_call_id=tool_call_id)
+        return Message(_TOOL, (Input.text(text),), tool_call_id=tool_call_id)
 
     @property
     def text(self) -> str:
@@ -450,8 +454,10 @@ class GenerateRequest:
             raise ValueError(f"max_tokens: must be an integer >= 1, got {self.max_tokens!r}")
         # Only what no provider accepts is refused here; each provider's own ranges are its
         # profile's to check (drivers do, before sending).
-        _check_range("temperature", self.temperature, 0.0, math.inf)
-        _check_range("top_p", self.top_p, 0.0, 1.0)
+        if self.temperature is not None:
+            _check_range("temperature", self.temperature, 0.0, math.inf)
+        if self.top_p is not None:
+            _check_range("top_p", self.top_p, 0.0, 1.0)
         if self.stop is not None:
             stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
             if not stop or not all(isinstance(s, str) and s for s in stop):
@@ -459,6 +465,30 @@ class GenerateRequest:
             object.__setattr__(self, "stop", stop)
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+        if type(self.tools) is not tuple or self.tools or self.tool_choice is not None:
+            self._check_tools()
+        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
+            raise ValueError(f"parallel_tool_calls: must be a bool, got {self.parallel_tool_calls!r}")
+        if self.response_format is not None and not isinstance(self.response_format, ResponseFormat):
+            raise ValueError("response_format: expected a ResponseFormat (ResponseFormat.json() ...)")
+        if self.reasoning_effort is not None and (
+            not isinstance(self.reasoning_effort, str) or not self.reasoning_effort
+        ):
+            raise ValueError(f"reasoning_effort: expected a non-empty string, got {self.reasoning_effort!r}")
+        if self.reasoning_format is not None:
+            _check_choice("reasoning_format", self.reasoning_format, REASONING_FORMATS)
+        if self.service_tier is not None:
+            _check_choice("service_tier", self.service_tier, SERVICE_TIERS)
+        if self.include_reasoning is not None:
+            if not isinstance(self.include_reasoning, bool):
+                raise ValueError(f"include_reasoning: must be a bool, got {self.include_reasoning!r}")
+            if self.reasoning_format is not None:
+                raise ValueError(
+                    "include_reasoning: cannot be combined with reasoning_format (they are mutually "
+                    "exclusive); use one"
+                )
+
+    def _check_tools(self) -> None:
         tools = self.tools
         if not isinstance(tools, tuple):
             if isinstance(tools, (str, Tool)):
@@ -479,23 +509,6 @@ class GenerateRequest:
                 raise ValueError(f"tool_choice: names {choice.name!r}, which is not in tools")
             if choice.mode in ("required", "tool") and not tools:
                 raise ValueError(f"tool_choice: {choice.mode!r} needs tools")
-        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls, bool):
-            raise ValueError(f"parallel_tool_calls: must be a bool, got {self.parallel_tool_calls!r}")
-        if self.response_format is not None and not isinstance(self.response_format, ResponseFormat):
-            raise ValueError("response_format: expected a ResponseFormat (ResponseFormat.json() ...)")
-        if self.reasoning_effort is not None and (
-            not isinstance(self.reasoning_effort, str) or not self.reasoning_effort
-        ):
-            raise ValueError(f"reasoning_effort: expected a non-empty string, got {self.reasoning_effort!r}")
-        _check_choice("reasoning_format", self.reasoning_format, REASONING_FORMATS)
-        _check_choice("service_tier", self.service_tier, SERVICE_TIERS)
-        if self.include_reasoning is not None and not isinstance(self.include_reasoning, bool):
-            raise ValueError(f"include_reasoning: must be a bool, got {self.include_reasoning!r}")
-        if self.include_reasoning is not None and self.reasoning_format is not None:
-            raise ValueError(
-                "include_reasoning: cannot be combined with reasoning_format (they are mutually "
-                "exclusive); use one"
-            )
 
     @staticmethod
     def builder() -> GenerateRequestBuilder:

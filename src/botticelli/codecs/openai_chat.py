@@ -190,7 +190,8 @@ def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str)
         if content:
             outputs.append(TextOutput(content))
         calls = _tool_calls(message.get("tool_calls"), "choices[0].message.tool_calls")
-        outputs.extend(ToolCallOutput(c) for c in calls)
+        if calls:
+            outputs.extend(ToolCallOutput(c) for c in calls)
         finish_reason = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
         executed = _executed_tools(message.get("executed_tools"))
     except _shape.Malformed as exc:

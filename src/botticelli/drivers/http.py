@@ -91,6 +91,7 @@ class HTTPDriver(Driver):
         # Refusals by profile only for models the catalog knows: a model released since is the
         # server's to judge, not a conservative default's.
         self._profile: Capabilities | None = info.capabilities if info is not None else None
+        self._who = f"{provider.title} model {model!r}"  # names the model in a refusal
         if info is not None and info.retired:
             warnings.warn(info.retirement_notice(), BotticelliWarning, stacklevel=_warn_level + 1)
         wire_headers = {
@@ -320,7 +321,7 @@ class HTTPDriver(Driver):
             check_capabilities(
                 request,
                 self._profile,
-                who=f"{self.provider.title} model {self.model_name!r}",
+                who=self._who,
                 model=self.model_name,
                 provider=self.provider_name,
             )

@@ -23,12 +23,51 @@ def check_capabilities(
     """Raise ``InvalidRequestError`` (code ``unsupported_parameter`` / ``unsupported_input``)
     for typed fields or inputs ``caps`` does not grant; ``who`` names the model in the message
     ("the local model 'smollm2'"), ``limit`` is what the driver itself can do at most."""
+    if (
+        request.tools
+        or request.tool_choice is not None
+        or request.response_format is not None
+        or request.reasoning_effort is not None
+        or request.reasoning_format is not None
+        or request.include_reasoning is not None
+    ):  # a plain request (most calls) skips the feature checks: none of them could refuse it
+        _check_features(request, caps, who=who, model=model, provider=provider, limit=limit)
+    if caps.rejected_parameters:
+        for name in PARAMETERS:
+            if getattr(request, name) is not None and caps.rejects(name):
+                raise _refuse(f"{name} is not accepted by {who}", model, provider)
+    for message in request.messages:
+        for item in message.content:
+            if item.kind != "text" and not (
+                caps.accepts_input(item.kind) and (limit is None or limit.accepts_input(item.kind))
+            ):
+                raise _refuse(
+                    f"{item.kind} inputs are not supported by {who}", model, provider, "unsupported_input"
+                )
+
+
+def _refuse(
+    message: str, model: str, provider: str, code: str = "unsupported_parameter"
+) -> InvalidRequestError:
+    return InvalidRequestError(message, provider=provider, model=model, code=code)
+
+
+def _check_features(
+    request: GenerateRequest,
+    caps: Capabilities,
+    *,
+    who: str,
+    model: str,
+    provider: str,
+    limit: Capabilities | None,
+) -> None:
+    """Tools, response formats and reasoning options against what ``caps`` (and ``limit``) grant."""
 
     def granted(feature: str) -> bool:
         return bool(getattr(caps, feature)) and (limit is None or bool(getattr(limit, feature)))
 
-    def refuse(message: str, code: str = "unsupported_parameter") -> InvalidRequestError:
-        return InvalidRequestError(message, provider=provider, model=model, code=code)
+    def refuse(message: str) -> InvalidRequestError:
+        return _refuse(message, model, provider)
 
     for tool in request.tools:
         if tool.kind == "builtin" and tool.name not in caps.builtin_tools:
@@ -62,12 +101,3 @@ def check_capabilities(
     if request.include_reasoning is not None and not granted("include_reasoning"):
         hint = "; use reasoning_format" if caps.reasoning_format else ""
         raise refuse(f"include_reasoning is not accepted by {who}{hint}")
-    for name in PARAMETERS:
-        if getattr(request, name) is not None and caps.rejects(name):
-            raise refuse(f"{name} is not accepted by {who}")
-    for message in request.messages:
-        for item in message.content:
-            if item.kind != "text" and not (
-                caps.accepts_input(item.kind) and (limit is None or limit.accepts_input(item.kind))
-            ):
-                raise refuse(f"{item.kind} inputs are not supported by {who}", "unsupported_input")
