@@ -16,7 +16,7 @@ import math
 import os
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -351,7 +351,7 @@ class Transport:
         """The loop time by which a call starting now must have its answer (``Timeout.total``)."""
         return asyncio.get_running_loop().time() + self.timeout.total
 
-    async def send(
+    def send(
         self,
         method: str,
         url: str,
@@ -362,7 +362,7 @@ class Transport:
         limited: bool = True,
         max_retries: int | None = None,
         deadline: float | None = None,
-    ) -> Reply:
+    ) -> Coroutine[Any, Any, Reply]:
         """Send with retries; return the 2xx answer, read whole, or raise the typed error of the
         last attempt. ``headers`` add to or replace the driver's own (e.g. a multipart content
         type).
@@ -376,14 +376,13 @@ class Transport:
 
         ``limited=False`` bypasses the limiter (file and batch management calls do not count
         against the chat quota); ``max_retries`` overrides the driver's for one call (0 for
-        requests that must not be repeated, like creating a paid batch)."""
-        reply, _ = await self._send(
-            method, url, content, False, headers, tokens, limited, max_retries, deadline
-        )
-        assert reply is not None
-        return reply
+        requests that must not be repeated, like creating a paid batch).
 
-    async def stream(
+        Not a coroutine function itself but the call's one coroutine: each resumption of a call
+        passes through every coroutine frame between its task and aiohttp."""
+        return self._send(method, url, content, False, headers, tokens, limited, max_retries, deadline)
+
+    def stream(
         self,
         method: str,
         url: str,
@@ -391,13 +390,11 @@ class Transport:
         content: bytes | None = None,
         tokens: int = 0,
         deadline: float | None = None,
-    ) -> tuple[aiohttp.ClientResponse, dict[str, str]]:
+    ) -> Coroutine[Any, Any, tuple[aiohttp.ClientResponse, dict[str, str]]]:
         """As ``send``, but a 2xx response comes back open, with its headers: the caller reads
         its body, then must ``release()`` it and (with a limiter) ``limiter.release()`` the
         concurrency slot the stream holds until it ends. Retries happen only before the body."""
-        _, opened = await self._send(method, url, content, True, None, tokens, True, None, deadline)
-        assert opened is not None
-        return opened
+        return self._send(method, url, content, True, None, tokens, True, None, deadline)
 
     def deadline_error(self) -> APITimeoutError:
         return APITimeoutError(
@@ -417,9 +414,8 @@ class Transport:
         limited: bool,
         max_retries: int | None,
         deadline: float | None,
-    ) -> tuple[Reply | None, tuple[aiohttp.ClientResponse, dict[str, str]] | None]:
-        # One frame for the deadline and every attempt: each resumption of the call passes
-        # through every coroutine frame between the task and aiohttp.
+    ) -> Any:  # a Reply; with ``stream``, the open response and its headers
+        # One frame for the deadline and every attempt (see ``send``).
         loop = asyncio.get_running_loop()
         deadlines = _deadlines.watch(loop)
         bound = deadlines.enter(loop.time() + self.timeout.total if deadline is None else deadline)
@@ -461,7 +457,7 @@ class Transport:
                         if limiter is not None:
                             await limiter.observe(reply_headers)
                         handed_over = True
-                        return None, (response, reply_headers)
+                        return response, reply_headers
                     body = await response.read()
                 except Exception as exc:
                     during = "" if status in _SUCCESS or reply_headers is None else "reading an error body"
@@ -479,7 +475,7 @@ class Transport:
                         if limiter is not None:
                             limiter.release()
                             await limiter.observe(reply_headers)
-                        return Reply(status, reply_headers, body), None
+                        return Reply(status, reply_headers, body)
                     error = self._mapped(status, reply_headers, body)
                 finally:
                     if response is not None and not handed_over:
@@ -598,9 +594,18 @@ def _bounded_connector() -> Any:
                 self._factory = functools.partial(handler, loop=self._loop)
 
         async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:  # noqa: ASYNC109 (aiohttp's signature)
-            return await _deadlines.within(
-                asyncio.get_running_loop().time() + self._phase_bound, super().connect(req, traces, timeout)
-            )
+            # _deadlines.within, inlined: one coroutine frame less for every call waiting here
+            loop = self._loop
+            deadlines = _deadlines.watch(loop)
+            bound = deadlines.enter(loop.time() + self._phase_bound)
+            try:
+                return await super().connect(req, traces, timeout)
+            except asyncio.CancelledError:
+                if deadlines.leave(bound):
+                    raise TimeoutError from None
+                raise
+            finally:
+                deadlines.leave(bound)
 
     return BoundedConnector
 
