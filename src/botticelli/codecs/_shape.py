@@ -176,11 +176,11 @@ def parse_json(
     content: bytes, *, provider: str, model: str, request_id: str | None, status: int = 200
 ) -> Any:
     """A body as JSON, or a ``ResponseError`` keeping the start of what came instead."""
-    from ..errors import ResponseError
-
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
+        from ..errors import ResponseError  # here: an import statement costs every call it runs in
+
         snippet = content[:80].decode("utf-8", "replace")
         raise ResponseError(
             f"the server sent a body that is not valid JSON: {snippet!r}",
