@@ -8,6 +8,8 @@ worker process that measures one client never loads the others.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import os
 import re
@@ -15,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,14 +128,15 @@ def emulator(
     timeout: float = 30.0,
     reply_tokens: int | None = None,
     cpu: int | None = None,
+    wire: str = "groq",
 ) -> Iterator[Emulator]:
-    """The Groq emulator in another process on a free loopback port (or an existing loopback
-    server at ``url``), stopped on exit; ``cpu``: the one CPU it may run on (``pinned``)."""
+    """The emulator of ``wire`` in another process on a free loopback port (or an existing
+    loopback server at ``url``), stopped on exit; ``cpu``: the one CPU it may run on (``pinned``)."""
     if url is not None:
         yield Emulator(check_local(url), None)
         return
-    command = [sys.executable, "-m", "botticelli.emulator", "--host", "127.0.0.1", "--port", "0"]
-    command += ["--token-delay", repr(token_delay)]
+    command = [sys.executable, "-m", "botticelli.emulator", "--wire", wire, "--host", "127.0.0.1"]
+    command += ["--port", "0", "--token-delay", repr(token_delay)]
     if reply_tokens is not None:
         command += ["--reply-tokens", str(reply_tokens)]
     process = subprocess.Popen(
@@ -152,16 +155,70 @@ def emulator(
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
-                raise SystemExit(f"the emulator exited (code {process.wait()}) before printing its URL")
+                raise SystemExit(
+                    f"the {wire} emulator exited (code {process.wait()}) before printing its URL"
+                )
             match = _URL_LINE.search(line)
             if match:
                 emu.url = check_local(match.group(1))
                 break
         else:
-            raise SystemExit("the emulator did not print its URL in time")
+            raise SystemExit(f"the {wire} emulator did not print its URL in time")
         yield emu
     finally:
         emu.stop()
+
+
+# ---- worker processes: one (client, kind, concurrency) cell each -----------------------------------
+
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+async def drive(fn: Callable[[], Awaitable[Any]], total: int, concurrency: int) -> list[Any]:
+    """``total`` calls of ``fn`` by ``concurrency`` tasks; their results."""
+    results: list[Any] = []
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            results.append(await fn())
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
+    return results
+
+
+async def measure(
+    fn: Callable[[], Awaitable[Any]], n: int, concurrency: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """A warm-up (imports, the pool's connections), then ``n`` calls: their results, and the
+    process's CPU µs per call and calls per second of wall time."""
+    await drive(fn, max(2 * concurrency, n // 10), concurrency)
+    gc.collect()
+    c0, w0 = time.process_time(), time.perf_counter()
+    results = await drive(fn, n, concurrency)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return results, {"cpu_us": cpu / n * 1e6, "rps": n / wall}
+
+
+def report(result: dict[str, Any]) -> None:
+    """A worker's result, as the one line ``spawn`` reads."""
+    sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+
+
+def spawn(
+    script: str, name: str, url: str, kind: str, n: int, concurrency: int, env: dict[str, str]
+) -> dict[str, Any]:
+    r"""Run ``script --worker NAME ...`` in a fresh interpreter; the result it ``report``\ s."""
+    command = [sys.executable, script, "--worker", name, "--url", url, "--kind", kind]
+    command += ["--n", str(n), "--concurrency", str(concurrency)]
+    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if out.returncode != 0 or not lines:
+        raise SystemExit(f"{name} {kind} c={concurrency} worker failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    return result
 
 
 # ---- clients ------------------------------------------------------------------------------------

@@ -16,22 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import gc
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from _harness import ROOT, check_local, child_env, rotated
+from _harness import check_local, child_env, emulator, measure, report, rotated, spawn
 from run import _version, machine_info
 
-RESULT_PREFIX = "BENCH_RESULT "
 ANTHROPIC_KEY = "sk-ant-bench-" + "0123456789abcdef" * 2  # fake; the emulator takes any sk-ant- key
 PROMPT = "Say hello in ten words."
 KINDS = {"plain": 10, "stream50": 50}  # kind → max tokens
@@ -47,7 +41,6 @@ LABELS = {
     "ollama_sdk": "ollama.AsyncClient",
 }
 MODELS = {"anthropic": "claude-haiku-5-5", "ollama": "llama3.2"}
-_URL_LINE = re.compile(r"listening on (http://(?:127\.0\.0\.1|localhost):\d+)")
 
 
 # ---- the clients, each importing only its own library ------------------------------------------
@@ -155,32 +148,12 @@ def make(name: str, url: str, max_tokens: int) -> Any:
 # ---- one worker: one (client, kind, concurrency) ------------------------------------------------
 
 
-async def _drive(fn: Any, total: int, concurrency: int) -> list[Any]:
-    results: list[Any] = []
-    remaining = total
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            results.append(await fn())
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
-    return results
-
-
 async def _worker(name: str, url: str, kind: str, n: int, concurrency: int) -> dict[str, Any]:
     client = make(name, url, KINDS[kind])
-    fn = client.call if kind == "plain" else client.stream
     try:
-        await _drive(fn, max(2 * concurrency, n // 10), concurrency)
-        gc.collect()
-        c0, w0 = time.process_time(), time.perf_counter()
-        results = await _drive(fn, n, concurrency)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        results, out = await measure(client.call if kind == "plain" else client.stream, n, concurrency)
     finally:
         await client.aclose()
-    out: dict[str, Any] = {"cpu_us": cpu / n * 1e6, "rps": n / wall}
     if kind == "plain":
         if not all(results):
             raise RuntimeError(f"{name}: an empty answer")
@@ -189,56 +162,6 @@ async def _worker(name: str, url: str, kind: str, n: int, concurrency: int) -> d
             raise RuntimeError(f"{name}: a stream arrived in fewer than 3 pieces")
         out["ttft_ms"] = statistics.median(first for first, _ in results) * 1e3
     return out
-
-
-def spawn(name: str, url: str, kind: str, n: int, concurrency: int) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", name, "--url", url, "--kind", kind]
-    command += ["--n", str(n), "--concurrency", str(concurrency)]
-    out = subprocess.run(command, env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=900)
-    lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if out.returncode != 0 or not lines:
-        raise SystemExit(f"{name} {kind} c={concurrency} worker failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    return result
-
-
-@contextmanager
-def emulator(wire: str) -> Iterator[str]:
-    """``python -m botticelli.emulator --wire WIRE`` in another process; its URL."""
-    command = [
-        sys.executable,
-        "-m",
-        "botticelli.emulator",
-        "--wire",
-        wire,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env(), cwd=ROOT
-    )
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        url = ""
-        while time.monotonic() < deadline and not url:
-            line = process.stdout.readline()
-            if not line:
-                raise SystemExit(f"the {wire} emulator exited (code {process.wait()}) before its URL")
-            match = _URL_LINE.search(line)
-            if match:
-                url = check_local(match.group(1))
-        if not url:
-            raise SystemExit(f"the {wire} emulator did not print its URL in time")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 # ---- the report ---------------------------------------------------------------------------------
@@ -312,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         result = asyncio.run(_worker(args.worker, check_local(args.url), args.kind, args.n, args.concurrency))
-        sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+        report(result)
         return
     n = {"plain": 300, "stream50": 150} if args.quick else {"plain": 1500, "stream50": 600}
     rounds = 1 if args.quick else 3
@@ -321,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, Any] = {}
     for wire in args.wires.split(","):
         names = list(WIRES[wire])
-        with emulator(wire) as url:
+        with emulator(wire=wire) as emu:
+            url = emu.url
             cells: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
             for r in range(rounds):
                 for kind in KINDS:
@@ -331,7 +255,9 @@ def main(argv: list[str] | None = None) -> None:
                                 f"\r[{time.perf_counter() - started:6.1f}s] {wire} {kind} c={c} {name:<22}"
                             )
                             sys.stderr.flush()
-                            cells.setdefault((kind, c, name), []).append(spawn(name, url, kind, n[kind], c))
+                            cells.setdefault((kind, c, name), []).append(
+                                spawn(__file__, name, url, kind, n[kind], c, child_env())
+                            )
         for (kind, c, name), values in cells.items():
             results.setdefault(wire, {}).setdefault(kind, {}).setdefault(c, {})[name] = {
                 key: statistics.median(v[key] for v in values) for key in values[0]

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
-import gc
 import json
 import os
 import statistics
@@ -42,13 +41,15 @@ from _harness import (
     check_local,
     child_env,
     emulator,
+    measure,
     pin,
     pinned,
+    report,
     rotated,
+    spawn,
 )
 from run import _version, machine_info
 
-RESULT_PREFIX = "BENCH_RESULT "
 CLIENTS = ("botticelli", "httpx2", "aiohttp", "groq", "groq_aiohttp")
 LABELS = {
     "botticelli": "botticelli",
@@ -271,33 +272,13 @@ def make(name: str, url: str, max_tokens: int) -> Any:
 # ---- one worker: one (client, kind, concurrency) ----------------------------------------------
 
 
-async def _drive(fn: Any, total: int, concurrency: int) -> list[Any]:
-    results: list[Any] = []
-    remaining = total
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            results.append(await fn())
-
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
-    return results
-
-
 async def _worker(name: str, url: str, kind: str, n: int, concurrency: int) -> dict[str, Any]:
     max_tokens = KINDS[kind]
     client = make(name, url, max_tokens)
-    fn = client.call if kind == "plain" else client.stream
     try:
-        await _drive(fn, max(2 * concurrency, n // 10), concurrency)  # warm-up: imports, the pool
-        gc.collect()
-        c0, w0 = time.process_time(), time.perf_counter()
-        results = await _drive(fn, n, concurrency)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        results, out = await measure(client.call if kind == "plain" else client.stream, n, concurrency)
     finally:
         await client.aclose()
-    out: dict[str, Any] = {"cpu_us": cpu / n * 1e6, "rps": n / wall}
     if kind != "plain":
         if any(count < max_tokens * 0.9 for _, count in results):
             raise RuntimeError(f"{name}: a stream carried fewer than {max_tokens} tokens")
@@ -307,21 +288,14 @@ async def _worker(name: str, url: str, kind: str, n: int, concurrency: int) -> d
     return out
 
 
-def spawn(
+def _spawn(
     name: str, url: str, kind: str, n: int, concurrency: int, baseline_src: str | None
 ) -> dict[str, Any]:
     env = child_env()
     if name == "baseline":
         assert baseline_src is not None
         env["PYTHONPATH"] = os.path.abspath(baseline_src)
-    command = [sys.executable, __file__, "--worker", name, "--url", url, "--kind", kind]
-    command += ["--n", str(n), "--concurrency", str(concurrency)]
-    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if out.returncode != 0 or not lines:
-        raise SystemExit(f"{name} {kind} c={concurrency} worker failed:\n{out.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
-    return result
+    return spawn(__file__, name, url, kind, n, concurrency, env)
 
 
 # ---- whole-process start-up ---------------------------------------------------------------------
@@ -370,6 +344,7 @@ def summary(
     between rounds, as a shared VM's does, moves both sides of a ratio alike); ``rps_vs_16``:
     the same for its throughput against its own at concurrency 16."""
     out: dict[str, Any] = {key: statistics.median(cell[key] for cell in cells) for key in cells[0]}
+    out["per_round"] = [{key: round(value, 2) for key, value in cell.items()} for cell in cells]
     if floors is not None and floors is not cells:
         out["cpu_ratio"] = statistics.median(
             c["cpu_us"] / f["cpu_us"] for c, f in zip(cells, floors, strict=True)
@@ -530,7 +505,7 @@ def main(argv: list[str] | None = None) -> None:
         result = asyncio.run(
             _worker(args.worker, check_local(args.url), args.kind, args.n, int(args.concurrency))
         )
-        sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
+        report(result)
         return
     if args.from_json:
         with open(args.from_json) as f:
@@ -563,7 +538,7 @@ def main(argv: list[str] | None = None) -> None:
                         elapsed = time.perf_counter() - started
                         sys.stderr.write(f"\r[{elapsed:6.1f}s] round {r + 1} {kind} c={c} {name:<14}")
                         sys.stderr.flush()
-                        cell = spawn(name, emu.url, kind, plan.n(kind), c, args.baseline_src)
+                        cell = _spawn(name, emu.url, kind, plan.n(kind), c, args.baseline_src)
                         rounds.setdefault((kind, c, name), []).append(cell)
         for (kind, c, name), cells in rounds.items():
             results.setdefault(kind, {}).setdefault(c, {})[name] = summary(

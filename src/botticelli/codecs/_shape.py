@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+from ..errors import ResponseError
 
 logger = logging.getLogger("botticelli.codecs")
 
@@ -179,8 +182,6 @@ def parse_json(
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        from ..errors import ResponseError  # here: an import statement costs every call it runs in
-
         snippet = content[:80].decode("utf-8", "replace")
         raise ResponseError(
             f"the server sent a body that is not valid JSON: {snippet!r}",
@@ -190,3 +191,38 @@ def parse_json(
             request_id=request_id,
             body=content[:4096].decode("utf-8", "replace"),
         ) from None
+
+
+def wrong_shape(
+    exc: Malformed,
+    data: Any,
+    headers: Mapping[str, str],
+    *,
+    provider: str,
+    model: str,
+    request_id: str | None,
+) -> ResponseError:
+    """The error for a whole (200) body that is JSON but not the format's shape; it keeps the body."""
+    return ResponseError(
+        f"the server sent a response of the wrong shape: {exc}",
+        provider=provider,
+        model=model,
+        status=200,
+        request_id=request_id,
+        body=data,
+        headers=headers,
+    )
+
+
+def stream_malformed(
+    what: str, body: Any, *, provider: str, model: str, request_id: str | None
+) -> ResponseError:
+    """The error for a stream's frame or line that ``what`` describes; it keeps the payload."""
+    return ResponseError(
+        f"the stream sent {what}",
+        provider=provider,
+        model=model,
+        status=200,
+        request_id=request_id,
+        body=body,
+    )

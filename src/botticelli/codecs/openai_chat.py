@@ -195,14 +195,8 @@ def _decode(data: Any, headers: Mapping[str, str], *, provider: str, model: str)
         finish_reason = _shape.opt_str(choice.get("finish_reason"), "choices[0].finish_reason")
         executed = _executed_tools(message.get("executed_tools"))
     except _shape.Malformed as exc:
-        raise ResponseError(
-            f"the server sent a response of the wrong shape: {exc}",
-            provider=provider,
-            model=model,
-            status=200,
-            request_id=request_id,
-            body=data,
-            headers=headers,
+        raise _shape.wrong_shape(
+            exc, data, headers, provider=provider, model=model, request_id=request_id
         ) from None
     return GenerateResponse(
         outputs=outputs,
@@ -352,13 +346,8 @@ class ChatStreamDecoder:
         )
 
     def _malformed(self, what: str, body: Any) -> ResponseError:
-        return ResponseError(
-            f"the stream sent {what}",
-            provider=self.provider,
-            model=self.model,
-            status=200,
-            request_id=self.request_id,
-            body=body,
+        return _shape.stream_malformed(
+            what, body, provider=self.provider, model=self.model, request_id=self.request_id
         )
 
     def _stream_error(self, payload: Any) -> ModelsError:

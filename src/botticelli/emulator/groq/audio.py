@@ -37,10 +37,10 @@ from botticelli import catalog
 from botticelli.audio_duration import MIN_BILLED_SECONDS, probe
 from botticelli.catalog import ModelInfo
 from botticelli.emulator.common.errors import WireError
-from botticelli.emulator.common.limits import Denial, Limits, go_duration
+from botticelli.emulator.common.limits import Denial, Limits
 from botticelli.emulator.common.state import State
 from botticelli.emulator.groq import wire
-from botticelli.emulator.groq.http import accepted_key, error_response
+from botticelli.emulator.groq.http import accepted_key, denied, error_response
 from botticelli.emulator.groq.wire import invalid_request
 from botticelli.emulator.textgen import VOCABULARY
 
@@ -349,7 +349,7 @@ async def handle_transcription(state: State, request: web.BaseRequest, *, transl
             seconds=job.billed,
         )
         if isinstance(verdict, Denial):
-            return _denied(state, verdict, job.info.id, req_id)
+            return denied(state.settings, verdict, job.info.id, {"x-request-id": req_id})  # no rate headers
         content_type, body = _render(job, translate, req_id)
     except WireError as error:
         return error_response(error, headers)
@@ -367,35 +367,6 @@ def _audio_limits(state: State, info: ModelInfo) -> Limits:
         ash=plan.ash if plan is not None else None,
         asd=plan.asd if plan is not None else None,
     )
-
-
-def _denied(state: State, denial: Denial, model: str, req_id: str) -> web.Response:
-    """Groq's 429 (with ``retry-after``) or 413 for an upload over a limit; no rate-limit headers."""
-    settings = state.settings
-    headers = {"x-request-id": req_id}
-    if denial.status == 413:
-        message = wire.request_too_large_message(
-            model=model,
-            org=settings.org_id,
-            limit_name=denial.limit_name,
-            limit=denial.limit,
-            requested=denial.requested,
-            upsell=settings.plan == "free",
-        )
-    else:
-        headers["retry-after"] = denial.retry_after()
-        message = wire.rate_limit_message(
-            model=model,
-            org=settings.org_id,
-            limit_name=denial.limit_name,
-            limit=denial.limit,
-            used=denial.used,
-            requested=denial.requested,
-            wait=go_duration(denial.wait),
-            upsell=settings.plan == "free",
-        )
-    error = WireError(denial.status, message, denial.error_type, code="rate_limit_exceeded")
-    return error_response(error, headers)
 
 
 async def handle_speech(state: State, request: web.BaseRequest) -> web.Response:

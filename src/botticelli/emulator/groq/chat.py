@@ -19,11 +19,11 @@ from botticelli.emulator.backend import Generation, script_pieces
 from botticelli.emulator.common.errors import WireError
 from botticelli.emulator.common.faults import STREAM_ONLY, Fault
 from botticelli.emulator.common.http import abort, json_response
-from botticelli.emulator.common.limits import Denial, go_duration
+from botticelli.emulator.common.limits import Denial
 from botticelli.emulator.common.state import State
 from botticelli.emulator.groq import replies, wire
 from botticelli.emulator.groq.fault_responses import IMMEDIATE_FAULTS, fire
-from botticelli.emulator.groq.http import accepted_key, error_response
+from botticelli.emulator.groq.http import accepted_key, denied, error_response
 from botticelli.emulator.groq.validation import ChatParams, fault_from_header, validate_chat
 
 _STREAM_ERROR_DEFAULT = {  # the one in-stream error observed on the wire (§4.4)
@@ -90,7 +90,8 @@ class ChatCompletions:
         charged = params.prompt_tokens + params.max_tokens
         verdict = state.limiter.acquire(key, info.id, limits, charged, enforce=state.settings.enforce_limits)
         if isinstance(verdict, Denial):
-            return self._denied(verdict, info.id, req_id)
+            rate_headers = {"x-request-id": req_id, **verdict.snapshot.headers()}
+            return denied(self.state.settings, verdict, info.id, rate_headers)
         headers.update(verdict.headers())
 
         generation = self.generation(params)
@@ -115,33 +116,6 @@ class ChatCompletions:
             stop=params.stop,
             script=replies.structured_content(params),
         )
-
-    def _denied(self, denial: Denial, model: str, req_id: str) -> web.Response:
-        settings = self.state.settings
-        headers = {"x-request-id": req_id, **denial.snapshot.headers()}
-        if denial.status == 413:
-            message = wire.request_too_large_message(
-                model=model,
-                org=settings.org_id,
-                limit_name=denial.limit_name,
-                limit=denial.limit,
-                requested=denial.requested,
-                upsell=settings.plan == "free",
-            )
-        else:
-            headers["retry-after"] = denial.retry_after()
-            message = wire.rate_limit_message(
-                model=model,
-                org=settings.org_id,
-                limit_name=denial.limit_name,
-                limit=denial.limit,
-                used=denial.used,
-                requested=denial.requested,
-                wait=go_duration(denial.wait),
-                upsell=settings.plan == "free",
-            )
-        error = WireError(denial.status, message, denial.error_type, code="rate_limit_exceeded")
-        return error_response(error, headers)
 
     def _usage(
         self, params: ChatParams, generation: Generation, started: float, gen_started: float
