@@ -35,7 +35,7 @@ from botticelli.providers.groq import GROQ
 from botticelli.providers.openai_compatible import OPENAI_COMPATIBLE
 from botticelli.types import FinishReason, ResponseFormat, Tool, ToolChoice
 
-from .hostile import FAKE_KEY, HostileServer, completion, delta, response, sse, streamed
+from .hostile import CLOSE, FAKE_KEY, HostileServer, completion, delta, response, sse, streamed
 
 REQUEST = GenerateRequest.prompt("Hi", max_tokens=16)
 GROQ_KEY = "gsk_" + "c" * 48
@@ -679,6 +679,56 @@ async def test_waiting_for_a_pooled_connection_is_bounded(server: HostileServer)
         for task in held:
             task.cancel()
         await asyncio.gather(*held, return_exceptions=True)
+        await driver.aclose()
+
+
+async def test_the_queue_for_the_pool_gives_back_every_place(server: HostileServer) -> None:
+    """Calls read whole queue for the pool in botticelli (``_send``'s gate): calls that fail
+    every way (cut mid-body, a 500, timed out or cancelled while queued, a stream) leave it
+    whole, so afterwards every pooled connection serves a call at once (one wave, not two)."""
+    from botticelli import _defaults
+    from botticelli.config import Timeout
+
+    limit = _defaults.MAX_CONNECTIONS
+    whole = response(200, completion("hello"))
+    driver = generic(server, timeout=Timeout(read=30, connect=2, pool=0.5, total=60, stall=30))
+    try:
+        server.script(lambda r: [whole[:30], CLOSE])  # cut mid-body
+        for outcome in await asyncio.gather(
+            *(driver.generate(REQUEST) for _ in range(20)), return_exceptions=True
+        ):
+            assert isinstance(outcome, APIConnectionError)
+        server.script(lambda r: response(500, {"error": {"message": "down"}}))
+        for outcome in await asyncio.gather(
+            *(driver.generate(REQUEST) for _ in range(20)), return_exceptions=True
+        ):
+            assert isinstance(outcome, ServerError)
+        server.script(lambda r: streamed(sse(delta("a"), delta("b"))))
+        for _ in range(limit):  # streams read to the end hold a place each while they run
+            assert [c.text async for c in driver.generate_stream(REQUEST)][:2] == ["a", "b"]
+        async for _ in driver.generate_stream(REQUEST):
+            break  # a stream left early: its place comes back when it is closed
+        server.script(lambda r: [*streamed(sse(delta("a"), done=False))[:2], CLOSE])  # cut
+        for _ in range(5):
+            with pytest.raises(APIConnectionError, match="during the stream"):
+                async for _ in driver.generate_stream(REQUEST):
+                    pass
+        server.script(lambda r: [3.0, whole])  # every connection busy for 3 s
+        held = [asyncio.ensure_future(driver.generate(REQUEST)) for _ in range(limit)]
+        queued = [asyncio.ensure_future(driver.generate(REQUEST)) for _ in range(10)]
+        await asyncio.sleep(0.2)
+        for task in queued[:5]:
+            task.cancel()  # cancelled while waiting for a place
+        late = await asyncio.gather(*queued, return_exceptions=True)  # the rest time out (pool)
+        assert all(isinstance(o, (asyncio.CancelledError, APITimeoutError)) for o in late), late
+        assert all(answer.text == "hello" for answer in await asyncio.gather(*held))
+        server.script(lambda r: [1.0, whole])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = await asyncio.gather(*(driver.generate(REQUEST) for _ in range(limit)))
+        assert all(a.text == "hello" for a in answers)
+        assert loop.time() - started < 1.9  # one wave: a place lost anywhere above makes two
+    finally:
         await driver.aclose()
 
 

@@ -361,10 +361,11 @@ class HTTPDriver(Driver):
         tokens = limiter.estimate_request(request) if limiter is not None else 0
         loop = asyncio.get_running_loop()
         deadline = transport.deadline()
-        response, headers = await transport.stream(
+        response, headers, give_back = await transport.stream(
             "POST", self._stream_url, content=body, tokens=tokens, deadline=deadline
         )
-        # The response is open and holds a limiter slot: every path from here releases both.
+        # The response is open and holds its place for the pool and a limiter slot: every path
+        # from here releases all three.
         stall = transport.timeout.stall
         wait_until = min(deadline, loop.time() + stall)  # the first piece: within total and stall
         chunks = 0
@@ -453,6 +454,7 @@ class HTTPDriver(Driver):
                 limiter.release()  # the concurrency slot, held by a stream until it ends
             # Back to the pool if the body was read to its end, else the connection is closed.
             response.release()
+            give_back()
         raise ResponseError(
             f"the stream ended before {codec.end_marker}; the answer may be incomplete",
             provider=self.provider_name,
