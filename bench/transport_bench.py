@@ -2,7 +2,7 @@
 aiohttp and the official groq SDK (on httpx, and on aiohttp through ``DefaultAioHttpClient``),
 plain calls and streams of 10 and 200 tokens, one emulator in another process (issue 10).
 
-    python bench/transport_bench.py                 # full run (about 8 minutes on 2 cores)
+    python bench/transport_bench.py                 # full run (about 45 minutes on 2 cores)
     python bench/transport_bench.py --quick         # about 2 minutes
     python bench/transport_bench.py --markdown      # the tables as Markdown
     python bench/transport_bench.py --baseline-src ../main/src   # add "today": another checkout
@@ -75,7 +75,8 @@ class Plan:
         return {"plain": self.calls, "stream10": self.streams10, "stream200": self.streams200}[kind]
 
 
-FULL = Plan(calls=3000, streams10=1500, streams200=300, reps=10, rounds=3)
+# Five rounds: on a shared VM three leave a cell's median at the mercy of one slow round.
+FULL = Plan(calls=3000, streams10=1500, streams200=300, reps=20, rounds=5)
 QUICK = Plan(calls=800, streams10=400, streams200=100, reps=4, rounds=1)
 
 
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", action="store_true")
-    parser.add_argument("--rounds", type=int, help="fresh workers per cell (default: 3, quick: 1)")
+    parser.add_argument("--rounds", type=int, help="fresh workers per cell (default: 5, quick: 1)")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument(
         "--baseline-src", metavar="DIR", help="another checkout's src/ for the 'today' column"
