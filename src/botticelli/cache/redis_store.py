@@ -80,9 +80,9 @@ class RedisCache(CacheBackend):
     ) -> None:
         try:
             import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry  # the sync one warns on an asyncio client (8.2)
             from redis.backoff import NoBackoff
             from redis.exceptions import RedisError
-            from redis.retry import Retry
         except ImportError:
             raise ConfigurationError(
                 "the Redis cache needs redis-py: pip install 'botticelli[redis]'"
